@@ -1,0 +1,138 @@
+/**
+ * Child processes for the test servers. Each server runs under `setpriv --pdeathsig KILL` where
+ * the machine has it (Linux util-linux), so the kernel kills it if the launcher itself dies, even
+ * by SIGKILL; an `exit` hook kills whatever is still running when the launcher exits normally.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { appendFileSync, closeSync, openSync, readFileSync } from 'node:fs';
+
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const child of running) child.kill('SIGKILL');
+  });
+}
+
+let setprivAvailable: boolean | undefined;
+function hasSetpriv(): boolean {
+  setprivAvailable ??=
+    process.platform === 'linux' && spawnSync('setpriv', ['--version'], { stdio: 'ignore' }).status === 0;
+  return setprivAvailable;
+}
+
+/** How to start one server. */
+export interface ServerProcessOptions {
+  /** A short name used in messages, e.g. `etcd`. */
+  name: string;
+  command: string;
+  args: string[];
+  /** The complete environment of the child (nothing is inherited implicitly). */
+  env: Record<string, string | undefined>;
+  /** stdout and stderr go here; its tail is quoted when the server fails. */
+  logFile: string;
+  cwd?: string;
+}
+
+/** A running server process. */
+export class ServerProcess {
+  readonly name: string;
+  readonly logFile: string;
+  readonly exited: Promise<number | null>;
+  private readonly child: ChildProcess;
+  private exitCode: number | null | undefined;
+
+  private constructor(options: ServerProcessOptions) {
+    installExitHook();
+    this.name = options.name;
+    this.logFile = options.logFile;
+    const out = openSync(options.logFile, 'a');
+    const [command, args] = hasSetpriv()
+      ? ['setpriv', ['--pdeathsig', 'KILL', '--', options.command, ...options.args]]
+      : [options.command, options.args];
+    this.child = spawn(command, args, {
+      env: options.env,
+      cwd: options.cwd,
+      stdio: ['ignore', out, out],
+    });
+    closeSync(out);
+    running.add(this.child);
+    this.exited = new Promise((resolve) => {
+      const done = (code: number | null) => {
+        running.delete(this.child);
+        this.exitCode = code;
+        resolve(code);
+      };
+      this.child.once('exit', (code, signal) => {
+        done(code ?? (signal ? null : 0));
+      });
+      this.child.once('error', (err) => {
+        appendFileSync(options.logFile, `\nspawn failed: ${err.message}\n`);
+        done(null);
+      });
+    });
+  }
+
+  /** Starts a server process. */
+  static start(options: ServerProcessOptions): ServerProcess {
+    return new ServerProcess(options);
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** True once the process has exited. */
+  get hasExited(): boolean {
+    return this.exitCode !== undefined;
+  }
+
+  /** The last lines the server printed, for error messages. */
+  tail(lines = 25): string {
+    try {
+      return readFileSync(this.logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    } catch {
+      return '(no output)';
+    }
+  }
+
+  /** Stops the server: SIGTERM, then SIGKILL after `graceMs`. Resolves once it has exited. */
+  async stop(graceMs = 5_000): Promise<void> {
+    if (this.hasExited) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Polls `probe` until it resolves true, failing early with the server's output if the process
+ * exits, and after `timeoutMs` otherwise.
+ */
+export async function waitUntilReady(
+  server: ServerProcess,
+  what: string,
+  probe: () => Promise<boolean>,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (server.hasExited) {
+      throw new Error(
+        `${server.name} exited before ${what}. Its last output (${server.logFile}):\n${server.tail()}`,
+      );
+    }
+    if (await probe().catch(() => false)) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `${server.name} did not become ready (${what}) within ${timeoutMs / 1000}s. ` +
+          `Its last output (${server.logFile}):\n${server.tail()}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -1,0 +1,20 @@
+import { ApiException } from '@kubernetes/client-node';
+
+/** The HTTP status and Kubernetes Status message of a failed API call, for assertions. */
+export interface RejectedCall {
+  code: number;
+  message: string;
+}
+
+/** Runs `call`, expecting the API server to refuse it; returns the status code and message. */
+export async function rejection(call: () => Promise<unknown>): Promise<RejectedCall> {
+  try {
+    await call();
+  } catch (err) {
+    if (!(err instanceof ApiException)) throw err;
+    const body: unknown = typeof err.body === 'string' ? JSON.parse(err.body) : err.body;
+    const message = (body as { message?: unknown } | undefined)?.message;
+    return { code: err.code, message: typeof message === 'string' ? message : '' };
+  }
+  throw new Error('expected the API server to refuse the call, but it succeeded');
+}
