@@ -56,7 +56,7 @@ const RECIPES: Recipe[] = [
   },
   {
     module: 'vault',
-    describe: 'Vault v1.21.4 (github.com/hashicorp/vault)',
+    describe: 'Vault v1.21.0 (github.com/hashicorp/vault)',
     packages: ['github.com/hashicorp/vault'],
     outputs: ['vault'],
     tags: [],

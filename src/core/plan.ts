@@ -1,0 +1,132 @@
+/**
+ * The token lifecycle of one policy as a pure decision: given what Vault records, what the Secret
+ * holds and the time, which single step comes next. The reconciler executes the step, re-reads
+ * and asks again until nothing is left to do, so a crash between any two steps resumes at the
+ * right place (invariants 1–4 of DESIGN.md):
+ *
+ *   mint     record a new version in Vault as `pending` (the token exists nowhere else yet)
+ *   publish  write the pending version to the Secret (only ever a version Vault recorded)
+ *   activate mark it active and the previous one retiring (their overlap starts now)
+ *   sync     restore a Secret that drifted from the active version
+ *   revoke   end versions whose overlap is over, and abandoned pending versions
+ *   prune    forget revoked/expired versions beyond historyLimit
+ */
+import type { PolicyTokenRecord, TokenVersionRecord } from './records.ts';
+
+export type MintReason = 'Initial' | 'Renewal' | 'Expired' | 'SpecChanged' | 'Requested' | 'Revoked';
+
+export type PlanStep =
+  | { kind: 'mint'; reason: MintReason }
+  | { kind: 'publish'; version: number }
+  | { kind: 'activate'; version: number }
+  | { kind: 'sync'; version: number }
+  | { kind: 'revoke'; versions: number[]; reason: 'OverlapEnded' | 'Abandoned' | 'Expired' }
+  | { kind: 'prune'; versions: number[] }
+  | { kind: 'none'; nextCheckAt?: Date };
+
+export interface PlanInput {
+  now: Date;
+  record: PolicyTokenRecord | undefined;
+  /** sha256 hex of the token in the Secret, or undefined when the Secret or key is missing. */
+  secretTokenHash: string | undefined;
+  /** True when the Secret holds exactly what the active version should put there. */
+  secretInSync: boolean;
+  specHash: string;
+  renewBeforeMs: number;
+  overlapMs: number;
+  historyLimit: number;
+  /** A rotation was asked for (annotation or schedule) and has not been done yet. */
+  rotationRequested: boolean;
+}
+
+const ms = (iso: string | undefined) => (iso ? Date.parse(iso) : Number.NaN);
+
+/** The version the Secret should hold: the current one, if it is active. */
+export function activeVersion(record: PolicyTokenRecord | undefined): TokenVersionRecord | undefined {
+  return record?.versions.find((v) => v.version === record.currentVersion && v.state === 'active');
+}
+
+/** When the active version is due for renewal. */
+export function renewalDueAt(version: TokenVersionRecord, renewBeforeMs: number): Date {
+  return new Date(ms(version.expiresAt) - renewBeforeMs);
+}
+
+function pendingStep(input: PlanInput, pending: TokenVersionRecord): PlanStep {
+  const now = input.now.getTime();
+  // Published before a crash: finish the rotation.
+  if (input.secretTokenHash === pending.tokenHash) return { kind: 'activate', version: pending.version };
+  if (ms(pending.expiresAt) > now && pending.specHash === input.specHash) {
+    return { kind: 'publish', version: pending.version };
+  }
+  return { kind: 'revoke', versions: [pending.version], reason: 'Abandoned' };
+}
+
+function mintReason(input: PlanInput, active: TokenVersionRecord | undefined): MintReason | undefined {
+  if (!input.record || input.record.lastVersion === 0) return 'Initial';
+  if (!active) {
+    const current = input.record.versions.find((v) => v.version === input.record?.currentVersion);
+    return current?.state === 'revoked' ? 'Revoked' : 'Expired';
+  }
+  const now = input.now.getTime();
+  if (ms(active.expiresAt) <= now) return 'Expired';
+  if (active.specHash !== input.specHash) return 'SpecChanged';
+  if (input.rotationRequested) return 'Requested';
+  if (renewalDueAt(active, input.renewBeforeMs).getTime() <= now) return 'Renewal';
+  return undefined;
+}
+
+/** Versions to revoke now: retiring ones whose overlap is over, and any past their expiry. */
+function dueRevocations(input: PlanInput): PlanStep | undefined {
+  const now = input.now.getTime();
+  const retiring = input.record?.versions.filter((v) => v.state === 'retiring') ?? [];
+  const overlapEnded = retiring
+    .filter((v) => ms(v.retiringSince) + input.overlapMs <= now)
+    .map((v) => v.version);
+  if (overlapEnded.length > 0) return { kind: 'revoke', versions: overlapEnded, reason: 'OverlapEnded' };
+  return undefined;
+}
+
+/** Revoked or expired versions beyond historyLimit, oldest first; never the current one. */
+function prunable(input: PlanInput): number[] {
+  const record = input.record;
+  if (!record) return [];
+  const now = input.now.getTime();
+  const finished = record.versions.filter(
+    (v) => v.version !== record.currentVersion && (v.state === 'revoked' || ms(v.expiresAt) <= now),
+  );
+  const excess = record.versions.length - input.historyLimit;
+  return finished
+    .sort((a, b) => a.version - b.version)
+    .slice(0, Math.max(0, excess))
+    .map((v) => v.version);
+}
+
+/** When something will next be due if nothing changes. */
+function nextCheck(input: PlanInput, active: TokenVersionRecord | undefined): Date | undefined {
+  const times: number[] = [];
+  if (active) times.push(renewalDueAt(active, input.renewBeforeMs).getTime(), ms(active.expiresAt));
+  for (const v of input.record?.versions ?? []) {
+    if (v.state === 'retiring') times.push(ms(v.retiringSince) + input.overlapMs, ms(v.expiresAt));
+  }
+  const future = times.filter((t) => Number.isFinite(t) && t > input.now.getTime());
+  return future.length > 0 ? new Date(Math.min(...future)) : undefined;
+}
+
+/** The next step for a policy's tokens. */
+export function planNextStep(input: PlanInput): PlanStep {
+  const pending = input.record?.versions.find((v) => v.state === 'pending');
+  if (pending) return pendingStep(input, pending);
+
+  const active = activeVersion(input.record);
+  const reason = mintReason(input, active);
+  if (reason) return { kind: 'mint', reason };
+  if (active && !input.secretInSync) return { kind: 'sync', version: active.version };
+
+  const revocation = dueRevocations(input);
+  if (revocation) return revocation;
+  const prune = prunable(input);
+  if (prune.length > 0) return { kind: 'prune', versions: prune };
+
+  const at = nextCheck(input, active);
+  return at ? { kind: 'none', nextCheckAt: at } : { kind: 'none' };
+}

@@ -1,0 +1,60 @@
+/**
+ * What tokensmith keeps in Vault about a policy's tokens. One KV v2 entry per policy holds every
+ * kept version (bounded by historyLimit), so a state change is one check-and-set write: two
+ * writers can never interleave. Token material lives only here and in the target Secret.
+ */
+
+/** The life of one token version. pending: recorded, not yet published to the Secret. */
+export type TokenVersionState = 'pending' | 'active' | 'retiring' | 'revoked';
+
+/** One minted token (and its refresh token) as recorded in Vault. */
+export interface TokenVersionRecord {
+  version: number;
+  state: TokenVersionState;
+  type: 'opaque' | 'jwt';
+  /** Secret: the token itself. */
+  token: string;
+  /** Full sha256 hex of the token: the key of the lookup index. */
+  tokenHash: string;
+  /** `sha256:` + the first 12 hex digits of tokenHash: safe to show anywhere. */
+  fingerprint: string;
+  /** Secret: the refresh token, when the policy asks for one. */
+  refreshToken?: string;
+  refreshTokenHash?: string;
+  refreshExpiresAt?: string;
+  scopes: string[];
+  audience?: string[];
+  subject?: string;
+  /** JWT ID, for JWTs. */
+  jti?: string;
+  /** Signing key id, for JWTs. */
+  kid?: string;
+  /** Hash of the spec fields that shape a token: a change means the token must be re-minted. */
+  specHash: string;
+  issuedAt: string;
+  expiresAt: string;
+  publishedAt?: string;
+  retiringSince?: string;
+  revokedAt?: string;
+  revokeReason?: string;
+}
+
+/** The Vault entry for one policy. */
+export interface PolicyTokenRecord {
+  policy: { namespace: string; name: string; uid: string };
+  issuer: { kind: string; name: string };
+  /** The version published to the Secret; 0 before the first. */
+  currentVersion: number;
+  /** The highest version ever minted, so numbers are never reused. */
+  lastVersion: number;
+  versions: TokenVersionRecord[];
+}
+
+/** Where a token hash points: the policy and version it belongs to. */
+export interface TokenIndexEntry {
+  namespace: string;
+  name: string;
+  version: number;
+  /** `token` or `refreshToken`. */
+  kind: 'token' | 'refreshToken';
+}

@@ -1,0 +1,69 @@
+/**
+ * Pure transitions of a policy's Vault record, one per plan step. Each returns a new record;
+ * the reconciler writes it with check-and-set, so a lost race is retried from fresh state.
+ */
+import type { PolicyTokenRecord, TokenVersionRecord } from './records.ts';
+
+function update(
+  record: PolicyTokenRecord,
+  versions: readonly number[],
+  change: (v: TokenVersionRecord) => TokenVersionRecord,
+): PolicyTokenRecord {
+  return { ...record, versions: record.versions.map((v) => (versions.includes(v.version) ? change(v) : v)) };
+}
+
+/** Adds a freshly minted version as pending. */
+export function withMinted(record: PolicyTokenRecord, minted: TokenVersionRecord): PolicyTokenRecord {
+  return { ...record, lastVersion: minted.version, versions: [...record.versions, minted] };
+}
+
+/** Makes `version` current and active; the previous active version starts retiring. */
+export function withActivated(record: PolicyTokenRecord, version: number, now: Date): PolicyTokenRecord {
+  const at = now.toISOString();
+  return {
+    ...record,
+    currentVersion: version,
+    versions: record.versions.map((v) => {
+      if (v.version === version) return { ...v, state: 'active', publishedAt: v.publishedAt ?? at };
+      if (v.state === 'active') return { ...v, state: 'retiring', retiringSince: at };
+      return v;
+    }),
+  };
+}
+
+/** Revokes the given versions (idempotent: an already revoked version keeps its revokedAt). */
+export function withRevoked(
+  record: PolicyTokenRecord,
+  versions: readonly number[],
+  now: Date,
+  reason: string,
+): PolicyTokenRecord {
+  return update(record, versions, (v) =>
+    v.state === 'revoked'
+      ? v
+      : { ...v, state: 'revoked', revokedAt: now.toISOString(), revokeReason: reason },
+  );
+}
+
+/** Revokes every version that is not revoked yet. */
+export function withAllRevoked(record: PolicyTokenRecord, now: Date, reason: string): PolicyTokenRecord {
+  return withRevoked(
+    record,
+    record.versions.map((v) => v.version),
+    now,
+    reason,
+  );
+}
+
+/** Forgets the given versions. */
+export function withPruned(record: PolicyTokenRecord, versions: readonly number[]): PolicyTokenRecord {
+  return { ...record, versions: record.versions.filter((v) => !versions.includes(v.version)) };
+}
+
+/** An empty record for a policy that has never had a token. */
+export function emptyRecord(
+  policy: PolicyTokenRecord['policy'],
+  issuer: PolicyTokenRecord['issuer'],
+): PolicyTokenRecord {
+  return { policy, issuer, currentVersion: 0, lastVersion: 0, versions: [] };
+}

@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import { planNextStep, type PlanInput, type PlanStep } from '../../../src/core/plan.ts';
+import type { PolicyTokenRecord } from '../../../src/core/records.ts';
+import {
+  HOUR,
+  T0,
+  at,
+  expiresIn,
+  pending,
+  record,
+  retiring,
+  revoked,
+  version,
+  withSpec,
+} from '../../support/builders.ts';
+
+function input(rec: PolicyTokenRecord | undefined, overrides: Partial<PlanInput> = {}): PlanInput {
+  const current = rec?.versions.find((v) => v.version === rec.currentVersion);
+  return {
+    now: T0,
+    record: rec,
+    secretTokenHash: current?.tokenHash,
+    secretInSync: current !== undefined,
+    specHash: 'spec-a',
+    renewBeforeMs: 8 * HOUR,
+    overlapMs: 10 * 60_000,
+    historyLimit: 3,
+    rotationRequested: false,
+    ...overrides,
+  };
+}
+
+const cases: { name: string; input: PlanInput; step: PlanStep }[] = [
+  {
+    name: 'no record: mint the first token',
+    input: input(undefined),
+    step: { kind: 'mint', reason: 'Initial' },
+  },
+  {
+    name: 'healthy active token: nothing until renewal is due',
+    input: input(record(1, version(1))),
+    step: { kind: 'none', nextCheckAt: at(16 * HOUR) },
+  },
+  {
+    name: 'renewal due (less than renewBefore left)',
+    input: input(record(1, version(1, expiresIn(7 * HOUR)))),
+    step: { kind: 'mint', reason: 'Renewal' },
+  },
+  {
+    name: 'active token expired',
+    input: input(record(1, version(1, expiresIn(-1)))),
+    step: { kind: 'mint', reason: 'Expired' },
+  },
+  {
+    name: 'spec changed what a token contains',
+    input: input(record(1, version(1, withSpec('spec-old')))),
+    step: { kind: 'mint', reason: 'SpecChanged' },
+  },
+  {
+    name: 'rotation requested',
+    input: input(record(1, version(1)), { rotationRequested: true }),
+    step: { kind: 'mint', reason: 'Requested' },
+  },
+  {
+    name: 'current version revoked: replace it',
+    input: input(record(1, version(1, revoked()))),
+    step: { kind: 'mint', reason: 'Revoked' },
+  },
+  {
+    name: 'pending version not yet in the Secret: publish it',
+    input: input(record(1, version(1), version(2, pending()))),
+    step: { kind: 'publish', version: 2 },
+  },
+  {
+    name: 'pending version already in the Secret (crash after publish): activate it',
+    input: input(record(1, version(1), version(2, pending())), { secretTokenHash: 'hash-2' }),
+    step: { kind: 'activate', version: 2 },
+  },
+  {
+    name: 'pending version for an old spec: abandon it',
+    input: input(record(1, version(1), version(2, pending(), withSpec('spec-old')))),
+    step: { kind: 'revoke', versions: [2], reason: 'Abandoned' },
+  },
+  {
+    name: 'pending version expired before it was published: abandon it',
+    input: input(record(1, version(1), version(2, pending(), expiresIn(-1)))),
+    step: { kind: 'revoke', versions: [2], reason: 'Abandoned' },
+  },
+  {
+    name: 'Secret drifted from the active version: sync it',
+    input: input(record(1, version(1)), { secretInSync: false, secretTokenHash: 'edited' }),
+    step: { kind: 'sync', version: 1 },
+  },
+  {
+    name: 'retiring version inside its overlap: wait for the overlap to end',
+    input: input(record(2, version(1, retiring(-5 * 60_000)), version(2))),
+    step: { kind: 'none', nextCheckAt: at(5 * 60_000) },
+  },
+  {
+    name: 'retiring version past its overlap: revoke it',
+    input: input(record(2, version(1, retiring(-10 * 60_000)), version(2))),
+    step: { kind: 'revoke', versions: [1], reason: 'OverlapEnded' },
+  },
+  {
+    name: 'more finished versions than historyLimit: prune the oldest',
+    input: input(
+      record(
+        5,
+        version(1, revoked()),
+        version(2, revoked()),
+        version(3, revoked()),
+        version(4, revoked()),
+        version(5),
+      ),
+    ),
+    step: { kind: 'prune', versions: [1, 2] },
+  },
+];
+
+describe('planNextStep', () => {
+  it.each(cases)('$name', ({ input: given, step }) => {
+    expect(planNextStep(given)).toEqual(step);
+  });
+
+  it('converges: applying each step in turn ends with one active token in the Secret', () => {
+    // Simulates the reconciler with a perfect executor, from nothing to steady state.
+    let rec: PolicyTokenRecord | undefined;
+    let secretHash: string | undefined;
+    const steps: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const step = planNextStep(
+        input(rec, { secretTokenHash: secretHash, secretInSync: secretHash !== undefined }),
+      );
+      steps.push(step.kind);
+      if (step.kind === 'none') break;
+      if (step.kind === 'mint') rec = record(0, version(1, pending()));
+      else if (step.kind === 'publish') secretHash = 'hash-1';
+      else if (step.kind === 'activate' && rec) rec = { ...rec, currentVersion: 1, versions: [version(1)] };
+    }
+    expect(steps).toEqual(['mint', 'publish', 'activate', 'none']);
+  });
+});
