@@ -46,6 +46,11 @@ export function vaultClient(token?: string): vault.client {
   });
 }
 
+/** The PEM of the CA that signed the environment's Vault serving certificate. */
+export function vaultCaPem(): string {
+  return readFileSync(environment().vaultCaCertPath, 'utf8');
+}
+
 /** A unique, valid Kubernetes name with the given prefix. */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;

@@ -1,0 +1,269 @@
+/**
+ * The operator's configuration: parsed from flags and environment once in main, defaulted,
+ * validated and frozen. Bad configuration fails at start with a message that names the flag.
+ * Secrets (a Vault token, an AppRole secret-id) are read from the environment or files, never
+ * from flags, which any user of the node can see in the process list.
+ */
+import { parseArgs } from 'node:util';
+
+export type VaultAuthConfig =
+  | { method: 'token'; token: string }
+  | { method: 'appRole'; mountPath: string; roleId: string; secretId: string }
+  | { method: 'kubernetes'; mountPath: string; role: string; tokenFile: string };
+
+export interface Config {
+  kubeconfig: string | undefined;
+  /** Namespaces whose policies are watched; empty = all. */
+  namespaces: readonly string[];
+  /** Where ClusterTokenIssuer credentials and JWKS ConfigMaps live. */
+  clusterResourceNamespace: string;
+  vault: {
+    /** Defaults for issuers that do not name their own Vault. */
+    address: string | undefined;
+    caPem: string | undefined;
+    tlsServerName: string | undefined;
+    auth: VaultAuthConfig | undefined;
+    kvMount: string;
+    pathPrefix: string;
+    transitMount: string;
+    qps: number;
+    burst: number;
+  };
+  kube: { qps: number; burst: number };
+  concurrency: number;
+  logLevel: string;
+  leaderElection: { enabled: boolean; namespace: string; name: string; identity: string };
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** The flags of `tokensmith run`, with their help text. Defaults are in parseConfig. */
+export const FLAGS = {
+  kubeconfig: {
+    type: 'string',
+    help: 'kubeconfig file (env KUBECONFIG); default: in-cluster, then ~/.kube/config',
+  },
+  namespace: {
+    type: 'string',
+    multiple: true,
+    help: 'watch policies in this namespace only (repeatable; env TOKENSMITH_NAMESPACES, comma-separated); default: all',
+  },
+  'cluster-resource-namespace': {
+    type: 'string',
+    help: 'namespace of ClusterTokenIssuer credentials and JWKS ConfigMaps (env TOKENSMITH_CLUSTER_RESOURCE_NAMESPACE; default: the pod namespace, else tokensmith-system)',
+  },
+  'vault-address': {
+    type: 'string',
+    help: 'default Vault address for issuers that name none (env VAULT_ADDR)',
+  },
+  'vault-ca-cert': {
+    type: 'string',
+    help: "PEM file of the CA that signs Vault's certificate (env VAULT_CACERT)",
+  },
+  'vault-tls-server-name': {
+    type: 'string',
+    help: "TLS server name to verify Vault's certificate against (env VAULT_TLS_SERVER_NAME)",
+  },
+  'vault-auth': {
+    type: 'string',
+    help: 'default Vault auth: token | approle | kubernetes (env TOKENSMITH_VAULT_AUTH; default: token if VAULT_TOKEN is set)',
+  },
+  'vault-role-id': {
+    type: 'string',
+    help: 'AppRole role-id (env VAULT_ROLE_ID); the secret-id comes from VAULT_SECRET_ID or --vault-secret-id-file',
+  },
+  'vault-secret-id-file': { type: 'string', help: 'file holding the AppRole secret-id' },
+  'vault-approle-mount': { type: 'string', help: 'AppRole auth mount (default approle)' },
+  'vault-kubernetes-role': {
+    type: 'string',
+    help: 'Vault role for Kubernetes auth (env TOKENSMITH_VAULT_ROLE)',
+  },
+  'vault-kubernetes-mount': { type: 'string', help: 'Kubernetes auth mount (default kubernetes)' },
+  'vault-kubernetes-token-file': {
+    type: 'string',
+    help: 'service-account token presented to Vault (default /var/run/secrets/kubernetes.io/serviceaccount/token)',
+  },
+  'vault-kv-mount': { type: 'string', help: 'default KV v2 mount for token records (default secret)' },
+  'vault-path-prefix': {
+    type: 'string',
+    help: 'default path prefix under the KV mount (default tokensmith)',
+  },
+  'vault-transit-mount': { type: 'string', help: 'default transit mount for signing keys (default transit)' },
+  'vault-qps': {
+    type: 'string',
+    help: 'requests per second toward Vault (default 50; burst --vault-burst, default 100)',
+  },
+  'vault-burst': { type: 'string', help: 'request burst toward Vault (default 100)' },
+  'kube-qps': { type: 'string', help: 'requests per second toward the Kubernetes API (default 20)' },
+  'kube-burst': { type: 'string', help: 'request burst toward the Kubernetes API (default 40)' },
+  concurrency: { type: 'string', help: 'policies reconciled at once (default 4)' },
+  'log-level': {
+    type: 'string',
+    help: 'fatal | error | warn | info | debug | trace (default info; env LOG_LEVEL)',
+  },
+  'leader-elect': {
+    type: 'boolean',
+    help: 'elect one active replica through a Lease (default true; --no-leader-elect to disable)',
+  },
+  'no-leader-elect': { type: 'boolean', help: 'run without leader election (one replica only!)' },
+  'leader-election-namespace': {
+    type: 'string',
+    help: 'namespace of the Lease (default: the cluster resource namespace)',
+  },
+  help: { type: 'boolean', help: 'show this help' },
+} as const;
+
+/** What parseConfig needs from the world, injected so it can be tested. */
+export interface ConfigSources {
+  argv: readonly string[];
+  env: Readonly<Record<string, string | undefined>>;
+  readFile: (path: string) => string | undefined;
+  hostname: string;
+}
+
+const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+function positiveNumber(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new ConfigError(`--${flag} must be a positive number, got "${value}"`);
+  return n;
+}
+
+function required(what: string, value: string | undefined, how: string): string {
+  if (!value) throw new ConfigError(`${what} is required: ${how}`);
+  return value;
+}
+
+function vaultAuth(
+  values: Record<string, string | boolean | string[] | undefined>,
+  sources: ConfigSources,
+): VaultAuthConfig | undefined {
+  const { env, readFile } = sources;
+  const str = (k: string) => values[k] as string | undefined;
+  const method = str('vault-auth') ?? env.TOKENSMITH_VAULT_AUTH ?? (env.VAULT_TOKEN ? 'token' : undefined);
+  switch (method) {
+    case undefined:
+      return undefined;
+    case 'token':
+      return { method: 'token', token: required('a Vault token', env.VAULT_TOKEN, 'set VAULT_TOKEN') };
+    case 'approle': {
+      const file = str('vault-secret-id-file');
+      const secretId = file ? readFile(file)?.trim() : env.VAULT_SECRET_ID;
+      return {
+        method: 'appRole',
+        mountPath: str('vault-approle-mount') ?? 'approle',
+        roleId: required(
+          'an AppRole role-id',
+          str('vault-role-id') ?? env.VAULT_ROLE_ID,
+          'pass --vault-role-id or set VAULT_ROLE_ID',
+        ),
+        secretId: required(
+          'an AppRole secret-id',
+          secretId,
+          'set VAULT_SECRET_ID or pass --vault-secret-id-file',
+        ),
+      };
+    }
+    case 'kubernetes':
+      return {
+        method: 'kubernetes',
+        mountPath: str('vault-kubernetes-mount') ?? 'kubernetes',
+        role: required(
+          'a Vault role',
+          str('vault-kubernetes-role') ?? env.TOKENSMITH_VAULT_ROLE,
+          'pass --vault-kubernetes-role',
+        ),
+        tokenFile: str('vault-kubernetes-token-file') ?? `${SA_DIR}/token`,
+      };
+    default:
+      throw new ConfigError(`--vault-auth must be token, approle or kubernetes, got "${method}"`);
+  }
+}
+
+/** Parses flags and environment into a frozen Config; throws ConfigError on bad input. */
+export function parseConfig(sources: ConfigSources): Config | 'help' {
+  const options = Object.fromEntries(
+    Object.entries(FLAGS).map(([k, v]) => [
+      k,
+      { type: v.type, ...('multiple' in v ? { multiple: true } : {}) },
+    ]),
+  ) as Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>;
+  let values: Record<string, string | boolean | string[] | undefined>;
+  try {
+    values = parseArgs({ args: [...sources.argv], options, strict: true, allowPositionals: false })
+      .values as typeof values;
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message}; see tokensmith run --help`);
+  }
+  if (values.help) return 'help';
+  const { env, readFile } = sources;
+  const str = (k: string) => values[k] as string | undefined;
+
+  const namespaces = [
+    ...((values.namespace as string[] | undefined) ?? []),
+    ...(env.TOKENSMITH_NAMESPACES ?? '').split(','),
+  ]
+    .map((n) => n.trim())
+    .filter((n) => n.length > 0);
+  const podNamespace = readFile(`${SA_DIR}/namespace`)?.trim();
+  const clusterResourceNamespace =
+    str('cluster-resource-namespace') ??
+    env.TOKENSMITH_CLUSTER_RESOURCE_NAMESPACE ??
+    podNamespace ??
+    'tokensmith-system';
+  const caFile = str('vault-ca-cert') ?? env.VAULT_CACERT;
+  const caPem = caFile ? readFile(caFile) : undefined;
+  if (caFile && caPem === undefined) throw new ConfigError(`cannot read the Vault CA file ${caFile}`);
+  const address = str('vault-address') ?? env.VAULT_ADDR;
+  if (address !== undefined && !/^https?:\/\/[^/]+/.test(address)) {
+    throw new ConfigError(`--vault-address must be a URL such as https://vault:8200, got "${address}"`);
+  }
+
+  const config: Config = {
+    kubeconfig: str('kubeconfig') ?? env.KUBECONFIG,
+    namespaces,
+    clusterResourceNamespace,
+    vault: {
+      address,
+      caPem,
+      tlsServerName: str('vault-tls-server-name') ?? env.VAULT_TLS_SERVER_NAME,
+      auth: vaultAuth(values, sources),
+      kvMount: str('vault-kv-mount') ?? 'secret',
+      pathPrefix: str('vault-path-prefix') ?? 'tokensmith',
+      transitMount: str('vault-transit-mount') ?? 'transit',
+      qps: positiveNumber('vault-qps', str('vault-qps'), 50),
+      burst: positiveNumber('vault-burst', str('vault-burst'), 100),
+    },
+    kube: {
+      qps: positiveNumber('kube-qps', str('kube-qps'), 20),
+      burst: positiveNumber('kube-burst', str('kube-burst'), 40),
+    },
+    concurrency: positiveNumber('concurrency', str('concurrency'), 4),
+    logLevel: str('log-level') ?? env.LOG_LEVEL ?? 'info',
+    leaderElection: {
+      enabled: values['no-leader-elect'] ? false : ((values['leader-elect'] as boolean | undefined) ?? true),
+      namespace: str('leader-election-namespace') ?? clusterResourceNamespace,
+      name: 'tokensmith-controller',
+      identity: `${sources.hostname}-${Math.random().toString(36).slice(2, 8)}`,
+    },
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** The text of `tokensmith run --help`. */
+export function helpText(): string {
+  const rows = Object.entries(FLAGS).map(([name, f]) => `  --${name.padEnd(30)} ${f.help}`);
+  return `usage: tokensmith run [flags]\n\nRuns the tokensmith controller.\n\nflags:\n${rows.join('\n')}\n`;
+}

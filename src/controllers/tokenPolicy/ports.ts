@@ -1,0 +1,32 @@
+/** The Kubernetes side of the policy reconciler, as narrow ports. */
+import type { V1Secret } from '@kubernetes/client-node';
+import type { TokenPolicy, TokenPolicyStatus } from '../../api/v1alpha1.generated.ts';
+import type { ObjectKey } from '../../ports.ts';
+
+/** Reads and writes the Secrets tokensmith owns. */
+export interface SecretPort {
+  /** The Secret, from the managed-Secret cache, else from the API (it may be someone else's). */
+  get(key: ObjectKey): Promise<V1Secret | undefined>;
+  /** Server-side apply with tokensmith's field manager. */
+  apply(secret: V1Secret): Promise<void>;
+}
+
+/** Writes to TokenPolicy objects. */
+export interface PolicyWriter {
+  /** Server-side apply of the status subresource; skipped when nothing changed. */
+  applyStatus(policy: TokenPolicy, status: TokenPolicyStatus): Promise<void>;
+  /** Adds or removes tokensmith's finalizer. */
+  setFinalizer(policy: TokenPolicy, present: boolean): Promise<void>;
+}
+
+/** Records Events about an object (aggregated, never throwing). */
+export interface EventSink {
+  record(
+    object: {
+      apiVersion: string;
+      kind: string;
+      metadata?: { name?: string; namespace?: string; uid?: string };
+    },
+    event: { type: 'Normal' | 'Warning'; reason: string; action: string; note: string },
+  ): void;
+}

@@ -1,0 +1,340 @@
+/**
+ * The TokenPolicy reconciler: gather (policy, issuer, Vault record, Secret) → decide
+ * (planNextStep) → execute one step → repeat until nothing is left → write status. Level-based and
+ * idempotent: it never looks at what event woke it, and a crash between steps resumes correctly.
+ */
+import type { TokenPolicy } from '../../api/v1alpha1.generated.ts';
+import { API_VERSION, FINALIZER, KIND } from '../../api/constants.ts';
+import { checkGuardrails } from '../../core/guardrails.ts';
+import { activeVersion, planNextStep, type PlanStep } from '../../core/plan.ts';
+import type { PolicyTokenRecord } from '../../core/records.ts';
+import { shapeHash, type PolicySettings } from '../../core/settings.ts';
+import { tokenHash } from '../../core/fingerprint.ts';
+import type { RandomBytes } from '../../core/opaque.ts';
+import {
+  emptyRecord,
+  withActivated,
+  withAllRevoked,
+  withMinted,
+  withPruned,
+  withRevoked,
+} from '../../core/transitions.ts';
+import { ERRORS, TokensmithError, isTokensmithError, safeErrorFields } from '../../errors.ts';
+import type { IssuerResolver, IssuerRef, ResolvedIssuer } from '../../issuers/resolved.ts';
+import type { Logger } from '../../log.ts';
+import type { Clock, ObjectKey, Versioned } from '../../ports.ts';
+import { mintVersion } from './mint.ts';
+import type { EventSink, PolicyWriter, SecretPort } from './ports.ts';
+import {
+  desiredSecret,
+  desiredSecretData,
+  ownedByOther,
+  secretInSync,
+  tokenInSecret,
+  type PolicyIdentity,
+} from './secret.ts';
+import { policySettings } from './settings.ts';
+import { READY_REASON, policyStatus, type ReadyOutcome } from './status.ts';
+
+/** Steps one reconcile may take before it yields (a full rotation needs four). */
+const MAX_STEPS = 12;
+
+export interface PolicyReconcilerDeps {
+  clock: Clock;
+  log: Logger;
+  random: RandomBytes;
+  policies: { get(key: ObjectKey): TokenPolicy | undefined };
+  issuers: IssuerResolver;
+  secrets: SecretPort;
+  writer: PolicyWriter;
+  events: EventSink;
+}
+
+export interface ReconcileResult {
+  requeueAfterMs?: number;
+}
+
+const EVENT_FOR_STEP: Partial<Record<PlanStep['kind'], { reason: string; action: string }>> = {
+  activate: { reason: 'Issued', action: 'Issue' },
+  sync: { reason: 'SecretRestored', action: 'Sync' },
+  revoke: { reason: 'Revoked', action: 'Revoke' },
+};
+
+export class TokenPolicyReconciler {
+  private readonly deps: PolicyReconcilerDeps;
+
+  constructor(deps: PolicyReconcilerDeps) {
+    this.deps = deps;
+  }
+
+  /** Reconciles the policy `namespace/name`. Throws to ask for a retry with backoff. */
+  async reconcile(key: ObjectKey): Promise<ReconcileResult> {
+    const policy = this.deps.policies.get(key);
+    if (!policy) return {};
+    const log = this.deps.log.child({ tokenPolicy: `${key.namespace}/${key.name}` });
+    const identity: PolicyIdentity = { ...key, uid: policy.metadata?.uid ?? '' };
+
+    if (policy.metadata?.deletionTimestamp) return this.finalize(policy, identity, log);
+    if (!(policy.metadata?.finalizers ?? []).includes(FINALIZER))
+      await this.deps.writer.setFinalizer(policy, true);
+
+    let settings: PolicySettings | undefined;
+    let issuer: ResolvedIssuer | undefined;
+    let record: PolicyTokenRecord | undefined;
+    try {
+      settings = policySettings(policy);
+      issuer = await this.deps.issuers.resolve(settings.shape.issuer as IssuerRef, key);
+      const violation = checkGuardrails({
+        audiences: settings.shape.jwt?.audience ?? [],
+        scopes: settings.shape.scopes,
+        ttl: policy.spec.token.ttl,
+        allowed: issuer.allowed,
+      });
+      if (violation) {
+        throw new TokensmithError(
+          'GuardrailViolated',
+          `${violation.message} (guardrail ${violation.guardrail})`,
+        );
+      }
+      const result = await this.converge(policy, identity, settings, issuer, log);
+      record = result.record;
+      const active = activeVersion(record);
+      await this.writeStatus(policy, record, settings, {
+        ready: true,
+        reason: READY_REASON.issued,
+        message: `token version ${active?.version ?? '?'} (${active?.fingerprint ?? ''}) is in Secret ${settings.secret.name}, valid until ${active?.expiresAt ?? '?'}`,
+      });
+      return result.nextCheckAt
+        ? { requeueAfterMs: Math.max(0, result.nextCheckAt.getTime() - this.deps.clock.now().getTime()) }
+        : {};
+    } catch (err) {
+      const safe = safeErrorFields(err);
+      const reason = isTokensmithError(err) ? err.reason : 'Unexpected';
+      const message = isTokensmithError(err)
+        ? err.message
+        : `${ERRORS.KubernetesRequestFailed.summary}: ${safe.message}`;
+      log.warn({ err: safe }, 'reconcile failed');
+      this.deps.events.record(policy, { type: 'Warning', reason, action: 'Reconcile', note: message });
+      if (record === undefined && issuer)
+        record = await issuer.store
+          .read(key)
+          .then((r) => r?.value)
+          .catch(() => undefined);
+      await this.writeStatus(policy, record, settings, { ready: false, reason, message }).catch(
+        (statusErr: unknown) => {
+          log.warn({ err: safeErrorFields(statusErr) }, 'status write failed');
+        },
+      );
+      throw err;
+    }
+  }
+
+  /** Runs plan steps until none is left; returns the final record and when to look again. */
+  private async converge(
+    policy: TokenPolicy,
+    identity: PolicyIdentity,
+    settings: PolicySettings,
+    issuer: ResolvedIssuer,
+    log: Logger,
+  ): Promise<{ record: PolicyTokenRecord | undefined; nextCheckAt?: Date }> {
+    const key = { namespace: identity.namespace, name: identity.name };
+    const specHash = shapeHash(settings.shape);
+    for (let i = 0; i < MAX_STEPS; i++) {
+      const now = this.deps.clock.now();
+      const stored = await issuer.store.read(key);
+      const record = this.adopt(stored?.value, identity, settings);
+      const secret = await this.deps.secrets.get({
+        namespace: identity.namespace,
+        name: settings.secret.name,
+      });
+      if (ownedByOther(secret, identity)) {
+        throw new TokensmithError(
+          'SecretNotOwned',
+          `Secret ${settings.secret.name} already exists and is not managed by this TokenPolicy; delete it or choose another spec.secret.name`,
+        );
+      }
+      const inSecret = tokenInSecret(secret, settings);
+      const active = activeVersion(record);
+      const step = planNextStep({
+        now,
+        record,
+        secretTokenHash: inSecret === undefined ? undefined : tokenHash(inSecret),
+        secretInSync:
+          active !== undefined &&
+          secretInSync(secret, identity, settings, desiredSecretData(settings, active, record, now)),
+        specHash,
+        renewBeforeMs: settings.renewBeforeMs,
+        overlapMs: settings.overlapMs,
+        historyLimit: settings.historyLimit,
+        rotationRequested: false,
+      });
+      if (step.kind === 'none')
+        return { record, ...(step.nextCheckAt ? { nextCheckAt: step.nextCheckAt } : {}) };
+      log.debug({ step: step.kind }, 'executing step');
+      try {
+        await this.execute(step, { policy, identity, settings, issuer, record, stored, now });
+      } catch (err) {
+        if (isTokensmithError(err, 'VaultConflict')) continue; // someone wrote first: re-read, re-plan
+        throw err;
+      }
+      const event = EVENT_FOR_STEP[step.kind];
+      if (event)
+        this.deps.events.record(policy, { type: 'Normal', ...event, note: describeStep(step, settings) });
+    }
+    throw new TokensmithError(
+      'VaultConflict',
+      `gave up after ${MAX_STEPS} steps without converging; will retry`,
+    );
+  }
+
+  /** A record from a previous policy of the same name (other uid) is retired, numbers continue. */
+  private adopt(
+    record: PolicyTokenRecord | undefined,
+    identity: PolicyIdentity,
+    settings: PolicySettings,
+  ): PolicyTokenRecord | undefined {
+    if (!record || record.policy.uid === identity.uid) return record;
+    return { ...emptyRecord(identity, settings.shape.issuer), lastVersion: record.lastVersion };
+  }
+
+  private async execute(
+    step: Exclude<PlanStep, { kind: 'none' }>,
+    ctx: {
+      policy: TokenPolicy;
+      identity: PolicyIdentity;
+      settings: PolicySettings;
+      issuer: ResolvedIssuer;
+      record: PolicyTokenRecord | undefined;
+      stored: Versioned<PolicyTokenRecord> | undefined;
+      now: Date;
+    },
+  ): Promise<void> {
+    const { identity, settings, issuer, now } = ctx;
+    const key = { namespace: identity.namespace, name: identity.name };
+    const record = ctx.record ?? emptyRecord(identity, settings.shape.issuer);
+    const cas = ctx.stored?.casVersion ?? 0;
+    const write = (next: PolicyTokenRecord) => issuer.store.write(key, next, cas);
+    switch (step.kind) {
+      case 'mint': {
+        const minted = await mintVersion({
+          version: record.lastVersion + 1,
+          settings,
+          issuer,
+          now,
+          random: this.deps.random,
+        });
+        // Index first: a crash after this leaves an index entry for a token nobody holds (harmless);
+        // the other order could leave a live token that introspection cannot find.
+        await issuer.store.putIndex(minted.tokenHash, { ...key, version: minted.version, kind: 'token' });
+        if (minted.refreshTokenHash) {
+          await issuer.store.putIndex(minted.refreshTokenHash, {
+            ...key,
+            version: minted.version,
+            kind: 'refreshToken',
+          });
+        }
+        await write(withMinted(record, minted));
+        return;
+      }
+      case 'publish':
+      case 'sync': {
+        const version = record.versions.find((v) => v.version === step.version);
+        if (!version) return;
+        const data = desiredSecretData(settings, version, record, now);
+        await this.deps.secrets.apply(desiredSecret(identity, settings, data));
+        return;
+      }
+      case 'activate':
+        await write(withActivated(record, step.version, now));
+        return;
+      case 'revoke':
+        await write(withRevoked(record, step.versions, now, step.reason));
+        return;
+      case 'prune': {
+        for (const v of record.versions.filter((x) => step.versions.includes(x.version))) {
+          await issuer.store.deleteIndex(v.tokenHash);
+          if (v.refreshTokenHash) await issuer.store.deleteIndex(v.refreshTokenHash);
+        }
+        await write(withPruned(record, step.versions));
+        return;
+      }
+    }
+  }
+
+  /** Deletion: revoke every version in Vault, then let the policy (and its Secret) go. */
+  private async finalize(
+    policy: TokenPolicy,
+    identity: PolicyIdentity,
+    log: Logger,
+  ): Promise<ReconcileResult> {
+    if (!(policy.metadata?.finalizers ?? []).includes(FINALIZER)) return {};
+    const ref = {
+      kind: policy.spec.issuerRef.kind ?? 'ClusterTokenIssuer',
+      name: policy.spec.issuerRef.name,
+    };
+    const key = { namespace: identity.namespace, name: identity.name };
+    let issuer: ResolvedIssuer | undefined;
+    try {
+      issuer = await this.deps.issuers.resolve(ref, key);
+    } catch (err) {
+      // With its issuer gone there is nothing tokensmith can revoke through; do not block deletion forever.
+      if (!isTokensmithError(err, 'IssuerNotFound')) throw err;
+      log.warn({ issuer: ref.name }, 'issuer gone; deleting the policy without revoking its tokens');
+    }
+    for (let attempt = 0; issuer && attempt < 5; attempt++) {
+      const stored = await issuer.store.read(key);
+      if (!stored || stored.value.policy.uid !== identity.uid) break;
+      try {
+        await issuer.store.write(
+          key,
+          withAllRevoked(stored.value, this.deps.clock.now(), 'PolicyDeleted'),
+          stored.casVersion,
+        );
+        const count = stored.value.versions.filter((v) => v.state !== 'revoked').length;
+        this.deps.events.record(policy, {
+          type: 'Normal',
+          reason: 'Revoked',
+          action: 'Delete',
+          note: `revoked ${count} token version(s) before deletion`,
+        });
+        break;
+      } catch (err) {
+        if (!isTokensmithError(err, 'VaultConflict')) throw err;
+      }
+    }
+    await this.deps.writer.setFinalizer(policy, false);
+    return {};
+  }
+
+  private async writeStatus(
+    policy: TokenPolicy,
+    record: PolicyTokenRecord | undefined,
+    settings: PolicySettings | undefined,
+    outcome: ReadyOutcome,
+  ): Promise<void> {
+    const status = policyStatus({
+      previous: policy.status,
+      generation: policy.metadata?.generation,
+      now: this.deps.clock.now(),
+      record,
+      renewBeforeMs: settings?.renewBeforeMs,
+      outcome,
+    });
+    await this.deps.writer.applyStatus(policy, status);
+  }
+}
+
+function describeStep(step: PlanStep, settings: PolicySettings): string {
+  switch (step.kind) {
+    case 'activate':
+      return `token version ${step.version} published to Secret ${settings.secret.name}`;
+    case 'sync':
+      return `Secret ${settings.secret.name} did not hold token version ${step.version}; restored it`;
+    case 'revoke':
+      return `revoked token version(s) ${step.versions.join(', ')} (${step.reason})`;
+    default:
+      return step.kind;
+  }
+}
+
+export const POLICY_API = { apiVersion: API_VERSION, kind: KIND.tokenPolicy } as const;

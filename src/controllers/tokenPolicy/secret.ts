@@ -1,0 +1,111 @@
+/**
+ * The Secret a policy owns: which keys hold what, built from the Vault record. Pure, so drift
+ * detection is a comparison of what is with what should be.
+ */
+import type { V1OwnerReference, V1Secret } from '@kubernetes/client-node';
+import { API_VERSION, KIND, LABEL, MANAGED_BY_VALUE } from '../../api/constants.ts';
+import type { PolicyTokenRecord, TokenVersionRecord } from '../../core/records.ts';
+import type { PolicySettings } from '../../core/settings.ts';
+
+export interface PolicyIdentity {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+/** The data (plain strings) the Secret must hold for `version`. */
+export function desiredSecretData(
+  settings: PolicySettings,
+  version: TokenVersionRecord,
+  record: PolicyTokenRecord | undefined,
+  now: Date,
+): Record<string, string> {
+  const keys = settings.secret.keys;
+  const data: Record<string, string> = { [keys.token]: version.token, [keys.expiresAt]: version.expiresAt };
+  if (version.refreshToken !== undefined) data[keys.refreshToken] = version.refreshToken;
+  if (keys.previous !== undefined) {
+    // During the overlap the previous token is delivered too, so consumers can accept both.
+    const previous = record?.versions
+      .filter(
+        (v) =>
+          v.state === 'retiring' && v.version !== version.version && Date.parse(v.expiresAt) > now.getTime(),
+      )
+      .sort((a, b) => b.version - a.version)[0];
+    if (previous) data[keys.previous] = previous.token;
+  }
+  return data;
+}
+
+export function ownerReference(policy: PolicyIdentity): V1OwnerReference {
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND.tokenPolicy,
+    name: policy.name,
+    uid: policy.uid,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+/** The whole Secret as tokensmith applies it (server-side apply, field manager tokensmith). */
+export function desiredSecret(
+  policy: PolicyIdentity,
+  settings: PolicySettings,
+  data: Record<string, string>,
+): V1Secret {
+  const encoded = Object.fromEntries(
+    Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')]),
+  );
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: settings.secret.name,
+      namespace: policy.namespace,
+      labels: { ...settings.secret.labels, [LABEL.managedBy]: MANAGED_BY_VALUE, [LABEL.policy]: policy.name },
+      annotations: settings.secret.annotations,
+      ownerReferences: [ownerReference(policy)],
+    },
+    type: 'Opaque',
+    data: encoded,
+  };
+}
+
+/** The token the Secret holds under the policy's token key, decoded. */
+export function tokenInSecret(secret: V1Secret | undefined, settings: PolicySettings): string | undefined {
+  const value = secret?.data?.[settings.secret.keys.token];
+  return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
+}
+
+/** True when the Secret holds exactly `data` under tokensmith's keys, with our labels and owner. */
+export function secretInSync(
+  secret: V1Secret | undefined,
+  policy: PolicyIdentity,
+  settings: PolicySettings,
+  data: Record<string, string>,
+): boolean {
+  if (!secret) return false;
+  const actual = secret.data ?? {};
+  const ourKeys = new Set([...Object.values(settings.secret.keys), ...Object.keys(data)]);
+  for (const key of ourKeys) {
+    const want = data[key];
+    const have = actual[key] === undefined ? undefined : Buffer.from(actual[key], 'base64').toString('utf8');
+    if (want !== have) return false;
+  }
+  const labels = secret.metadata?.labels ?? {};
+  if (labels[LABEL.managedBy] !== MANAGED_BY_VALUE || labels[LABEL.policy] !== policy.name) return false;
+  for (const [k, v] of Object.entries(settings.secret.labels)) if (labels[k] !== v) return false;
+  const annotations = secret.metadata?.annotations ?? {};
+  for (const [k, v] of Object.entries(settings.secret.annotations)) if (annotations[k] !== v) return false;
+  return (secret.metadata?.ownerReferences ?? []).some((o) => o.uid === policy.uid && o.controller === true);
+}
+
+/** A Secret by that name exists but another controller (or a person) owns it. */
+export function ownedByOther(secret: V1Secret | undefined, policy: PolicyIdentity): boolean {
+  if (!secret) return false;
+  const controller = secret.metadata?.ownerReferences?.find((o) => o.controller === true);
+  if (controller) return controller.uid !== policy.uid;
+  // No controller: ours only if it carries our label for this policy (e.g. an orphan we left).
+  const labels = secret.metadata?.labels ?? {};
+  return !(labels[LABEL.managedBy] === MANAGED_BY_VALUE && labels[LABEL.policy] === policy.name);
+}

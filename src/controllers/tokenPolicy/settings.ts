@@ -1,0 +1,83 @@
+/** Resolves a TokenPolicy spec into PolicySettings: the API defaults, made explicit. */
+import type { TokenPolicy } from '../../api/v1alpha1.generated.ts';
+import { parseDuration } from '../../core/duration.ts';
+import {
+  DEFAULT_HISTORY_LIMIT,
+  DEFAULT_REFRESH_TTL_FACTOR,
+  DEFAULT_SECRET_KEYS,
+  defaultRenewBefore,
+  type PolicySettings,
+} from '../../core/settings.ts';
+import { TokensmithError } from '../../errors.ts';
+
+/** The default subject of a policy's JWTs. */
+export function defaultSubject(namespace: string, name: string): string {
+  return `system:tokenpolicy:${namespace}:${name}`;
+}
+
+/**
+ * Settings of `policy`, or a TokensmithError('InvalidSpec') for what the CRD schema could not
+ * refuse (it runs before this, so this is the second line).
+ */
+export function policySettings(policy: TokenPolicy): PolicySettings {
+  const namespace = policy.metadata?.namespace ?? '';
+  const name = policy.metadata?.name ?? '';
+  const { spec } = policy;
+  try {
+    const ttlMs = parseDuration(spec.token.ttl);
+    const refresh = spec.token.refresh?.enabled
+      ? {
+          ttlMs: spec.token.refresh.ttl
+            ? parseDuration(spec.token.refresh.ttl)
+            : ttlMs * DEFAULT_REFRESH_TTL_FACTOR,
+        }
+      : undefined;
+    const rotation = spec.rotation;
+    const renewBeforeMs = rotation?.renewBefore
+      ? parseDuration(rotation.renewBefore)
+      : defaultRenewBefore(ttlMs);
+    const overlapMs = rotation?.overlap ? parseDuration(rotation.overlap) : 0;
+    if (renewBeforeMs >= ttlMs) throw new RangeError('rotation.renewBefore must be shorter than token.ttl');
+    const keys = spec.secret.keys;
+    return {
+      shape: {
+        type: spec.token.type,
+        ...(spec.token.type === 'opaque'
+          ? {
+              opaque: {
+                bytes: spec.token.opaque?.bytes ?? 32,
+                prefix: spec.token.opaque?.prefix ?? '',
+                encoding: spec.token.opaque?.encoding ?? 'base64url',
+              },
+            }
+          : {
+              jwt: {
+                audience: [...(spec.token.jwt?.audience ?? [])],
+                subject: spec.token.jwt?.subject ?? defaultSubject(namespace, name),
+                claims: { ...(spec.token.jwt?.claims ?? {}) },
+              },
+            }),
+        scopes: [...(spec.token.scopes ?? [])].sort(),
+        ttlMs,
+        ...(refresh ? { refresh } : {}),
+        issuer: { kind: spec.issuerRef.kind ?? 'ClusterTokenIssuer', name: spec.issuerRef.name },
+      },
+      renewBeforeMs,
+      overlapMs,
+      historyLimit: rotation?.historyLimit ?? DEFAULT_HISTORY_LIMIT,
+      secret: {
+        name: spec.secret.name,
+        keys: {
+          token: keys?.token ?? DEFAULT_SECRET_KEYS.token,
+          refreshToken: keys?.refreshToken ?? DEFAULT_SECRET_KEYS.refreshToken,
+          expiresAt: keys?.expiresAt ?? DEFAULT_SECRET_KEYS.expiresAt,
+          ...(keys?.previous ? { previous: keys.previous } : {}),
+        },
+        labels: { ...(spec.secret.labels ?? {}) },
+        annotations: { ...(spec.secret.annotations ?? {}) },
+      },
+    };
+  } catch (err) {
+    throw new TokensmithError('InvalidSpec', (err as Error).message);
+  }
+}

@@ -1,0 +1,72 @@
+/** A TokenPolicy's status, computed from the Vault record and the outcome of a reconcile. */
+import type { TokenPolicyStatus } from '../../api/v1alpha1.generated.ts';
+import { setCondition } from '../../core/conditions.ts';
+import { activeVersion, renewalDueAt } from '../../core/plan.ts';
+import type { PolicyTokenRecord } from '../../core/records.ts';
+
+/** Reasons of the Ready condition: a closed set. */
+export const READY_REASON = {
+  issued: 'Issued',
+  issuing: 'Issuing',
+  deleting: 'Deleting',
+} as const;
+
+export interface ReadyOutcome {
+  ready: boolean;
+  reason: string;
+  message: string;
+}
+
+/** How many versions status.versions lists, newest first. */
+const VERSIONS_SHOWN = 10;
+
+export function policyStatus(options: {
+  previous: TokenPolicyStatus | undefined;
+  generation: number | undefined;
+  now: Date;
+  record: PolicyTokenRecord | undefined;
+  renewBeforeMs: number | undefined;
+  outcome: ReadyOutcome;
+}): TokenPolicyStatus {
+  const { previous, record, now } = options;
+  const conditions = setCondition(
+    previous?.conditions,
+    {
+      type: 'Ready',
+      status: options.outcome.ready ? 'True' : 'False',
+      reason: options.outcome.reason,
+      message: options.outcome.message,
+    },
+    now,
+    options.generation,
+  );
+  const active = activeVersion(record);
+  const status: TokenPolicyStatus = {
+    ...(options.generation === undefined ? {} : { observedGeneration: options.generation }),
+    conditions,
+  };
+  if (active) {
+    status.currentVersion = active.version;
+    status.fingerprint = active.fingerprint;
+    status.issuedAt = active.issuedAt;
+    status.expiresAt = active.expiresAt;
+    if (active.publishedAt) status.lastRotationAt = active.publishedAt;
+    if (options.renewBeforeMs !== undefined) {
+      status.nextRotationAt = renewalDueAt(active, options.renewBeforeMs).toISOString();
+    }
+  }
+  if (record && record.versions.length > 0) {
+    status.versions = [...record.versions]
+      .sort((a, b) => b.version - a.version)
+      .slice(0, VERSIONS_SHOWN)
+      .map((v) => ({
+        version: v.version,
+        fingerprint: v.fingerprint,
+        state: v.state,
+        issuedAt: v.issuedAt,
+        expiresAt: v.expiresAt,
+        ...(v.revokedAt ? { revokedAt: v.revokedAt } : {}),
+      }));
+  }
+  return status;
+}

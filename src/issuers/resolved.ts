@@ -1,0 +1,27 @@
+/** What a policy's reconciler needs of its issuer, resolved from the issuer object and Vault. */
+import type { ObjectKey, TokenStore } from '../ports.ts';
+
+export interface IssuerRef {
+  kind: 'TokenIssuer' | 'ClusterTokenIssuer';
+  name: string;
+}
+
+/** A ready issuer: where its policies' records live and how it signs. */
+export interface ResolvedIssuer {
+  ref: IssuerRef;
+  uid: string;
+  /** The `iss` claim. */
+  issuerUrl: string;
+  allowed: { audiences?: string[]; scopes?: string[]; maxTtl?: string };
+  store: TokenStore;
+  /** Signs JWT claims with the issuer's active key. */
+  signJwt(claims: Record<string, unknown>): Promise<{ token: string; kid: string }>;
+}
+
+/**
+ * Finds a policy's issuer. Throws TokensmithError IssuerNotFound (no such object) or
+ * IssuerNotReady (it exists but its Vault or key is not usable yet; the message says why).
+ */
+export interface IssuerResolver {
+  resolve(ref: IssuerRef, policy: ObjectKey): Promise<ResolvedIssuer>;
+}

@@ -1,0 +1,158 @@
+/**
+ * Leader election through a coordination.k8s.io Lease, as client-go's leaderelection does: one
+ * replica holds the Lease and renews it; the others wait until it expires. Updates carry the
+ * resourceVersion they read, so two candidates can never both win. A leader that cannot renew
+ * before its lease would expire stops leading (the caller exits, and a new leader takes over).
+ */
+import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import type { Logger } from '../log.ts';
+import type { Clock } from '../ports.ts';
+import { kubeStatus } from './apiErrors.ts';
+
+export interface LeaderElectionOptions {
+  namespace: string;
+  name: string;
+  identity: string;
+  /** How long a lease is valid without renewal; default 15s. */
+  leaseDurationMs?: number;
+  /** How often the leader renews; default 5s. Must be well below leaseDurationMs. */
+  renewPeriodMs?: number;
+  /** How often a follower retries; default 2s. */
+  retryPeriodMs?: number;
+  clock: Clock;
+  log: Logger;
+}
+
+export class LeaderElector {
+  private readonly api: CoordinationV1Api;
+  private readonly options: Required<Omit<LeaderElectionOptions, 'clock' | 'log'>> &
+    Pick<LeaderElectionOptions, 'clock' | 'log'>;
+  private stopped = false;
+
+  private isStopped(): boolean {
+    return this.stopped;
+  }
+  private leading = false;
+
+  constructor(kubeConfig: KubeConfig, options: LeaderElectionOptions) {
+    this.api = kubeConfig.makeApiClient(CoordinationV1Api);
+    this.options = { leaseDurationMs: 15_000, renewPeriodMs: 5_000, retryPeriodMs: 2_000, ...options };
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  /**
+   * Waits until this replica leads, then calls `onStartedLeading` and keeps renewing;
+   * `onStoppedLeading` is called once if the lease is lost. Resolves when leadership ends or stop() is called.
+   */
+  async run(callbacks: { onStartedLeading: () => void; onStoppedLeading: () => void }): Promise<void> {
+    const { log } = this.options;
+    while (!this.isStopped() && !(await this.tryAcquireOrRenew()))
+      await this.sleep(this.options.retryPeriodMs);
+    if (this.isStopped()) return;
+    this.leading = true;
+    log.info({ lease: `${this.options.namespace}/${this.options.name}` }, 'became leader');
+    callbacks.onStartedLeading();
+    let lastRenewal = this.options.clock.now().getTime();
+    while (!this.isStopped()) {
+      await this.sleep(this.options.renewPeriodMs);
+      if (this.isStopped()) break;
+      if (await this.tryAcquireOrRenew()) {
+        lastRenewal = this.options.clock.now().getTime();
+      } else if (
+        this.options.clock.now().getTime() - lastRenewal >=
+        this.options.leaseDurationMs - this.options.retryPeriodMs
+      ) {
+        this.leading = false;
+        log.error('lost the leader lease');
+        callbacks.onStoppedLeading();
+        return;
+      }
+    }
+  }
+
+  /** Stops campaigning; a leader releases its lease so another replica takes over at once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (!this.leading) return;
+    this.leading = false;
+    try {
+      const lease = await this.api.readNamespacedLease({
+        namespace: this.options.namespace,
+        name: this.options.name,
+      });
+      if (lease.spec?.holderIdentity === this.options.identity) {
+        lease.spec.holderIdentity = undefined;
+        lease.spec.leaseDurationSeconds = 1;
+        await this.api.replaceNamespacedLease({
+          namespace: this.options.namespace,
+          name: this.options.name,
+          body: lease,
+        });
+      }
+    } catch {
+      // The lease will expire on its own.
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.options.clock.setTimer(resolve, ms));
+  }
+
+  private async tryAcquireOrRenew(): Promise<boolean> {
+    const { namespace, name, identity, clock } = this.options;
+    const now = clock.now();
+    const spec = {
+      holderIdentity: identity,
+      leaseDurationSeconds: Math.ceil(this.options.leaseDurationMs / 1000),
+      renewTime: now,
+    };
+    try {
+      let lease: V1Lease;
+      try {
+        lease = await this.api.readNamespacedLease({ namespace, name });
+      } catch (err) {
+        if (kubeStatus(err) !== 404) throw err;
+        await this.api.createNamespacedLease({
+          namespace,
+          body: {
+            metadata: { name, namespace },
+            spec: { ...spec, acquireTime: spec.renewTime, leaseTransitions: 0 },
+          },
+        });
+        return true;
+      }
+      const holder = lease.spec?.holderIdentity;
+      const renewed = lease.spec?.renewTime ? new Date(lease.spec.renewTime).getTime() : 0;
+      const duration = (lease.spec?.leaseDurationSeconds ?? 0) * 1000;
+      const expired = !holder || renewed + duration < now.getTime();
+      if (holder !== identity && !expired) return false;
+      const transitions = (lease.spec?.leaseTransitions ?? 0) + (holder === identity ? 0 : 1);
+      await this.api.replaceNamespacedLease({
+        namespace,
+        name,
+        body: {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: lease.metadata,
+          spec: {
+            holderIdentity: spec.holderIdentity,
+            leaseDurationSeconds: spec.leaseDurationSeconds,
+            renewTime: spec.renewTime,
+            acquireTime: lease.spec?.acquireTime,
+            leaseTransitions: transitions,
+            ...(holder === identity ? {} : { acquireTime: spec.renewTime }),
+          },
+        },
+      });
+      return true;
+    } catch (err) {
+      // 409: another candidate updated the lease first; anything else: try again next period.
+      if (kubeStatus(err) !== 409)
+        this.options.log.warn({ status: kubeStatus(err) }, 'leader election request failed');
+      return false;
+    }
+  }
+}
