@@ -1,0 +1,108 @@
+/**
+ * Builds an issuer's Vault connection: its own `spec.vault` where set, the operator's defaults
+ * otherwise; credentials from Secrets in the issuer's namespace (the cluster resource namespace for
+ * ClusterTokenIssuers), Kubernetes auth with a TokenRequest for `serviceAccountRef` or the
+ * operator's own service-account token.
+ */
+import type { Config } from '../config.ts';
+import { TokensmithError } from '../errors.ts';
+import type { ObjectKey } from '../ports.ts';
+import type { VaultAuth } from '../vault/auth.ts';
+import type { VaultConnection } from '../vault/client.ts';
+import { issuerResourceNamespace, type AnyIssuer } from './identity.ts';
+
+/** What the connection builder reads from Kubernetes and the file system. */
+export interface CredentialSources {
+  /** A key of a Secret, decoded; undefined when the Secret or key is missing. */
+  secretValue(secret: ObjectKey, key: string): Promise<string | undefined>;
+  /** A short-lived token of a service account (TokenRequest). */
+  serviceAccountToken(account: ObjectKey, audiences: string[]): Promise<string>;
+  readFile(path: string): Promise<string>;
+}
+
+/** The Vault connection of `issuer`, without limiter and logger (the caller adds them). */
+export async function issuerVaultConnection(
+  issuer: AnyIssuer,
+  config: Config,
+  sources: CredentialSources,
+): Promise<Omit<VaultConnection, 'limiter' | 'logger'>> {
+  const spec = issuer.spec.vault ?? {};
+  const address = spec.address ?? config.vault.address;
+  if (!address) {
+    throw new TokensmithError(
+      'IssuerNotReady',
+      'no Vault address: set spec.vault.address on the issuer or start tokensmith with --vault-address',
+    );
+  }
+  const namespace = issuerResourceNamespace(issuer, config.clusterResourceNamespace);
+  const auth = await issuerAuth(issuer, namespace, config, sources);
+  const caPem = spec.caBundle ?? config.vault.caPem;
+  const tlsServerName = spec.tlsServerName ?? config.vault.tlsServerName;
+  return { address, auth, ...(caPem ? { caPem } : {}), ...(tlsServerName ? { tlsServerName } : {}) };
+}
+
+async function secretValue(
+  sources: CredentialSources,
+  ref: { name: string; key?: string },
+  namespace: string,
+  defaultKey: string,
+): Promise<string> {
+  const key = ref.key ?? defaultKey;
+  const value = await sources.secretValue({ namespace, name: ref.name }, key);
+  if (value === undefined || value.trim() === '') {
+    throw new TokensmithError(
+      'CredentialsMissing',
+      `Secret ${namespace}/${ref.name} has no key "${key}" with Vault credentials; create it or fix the secretRef`,
+    );
+  }
+  return value.trim();
+}
+
+async function issuerAuth(
+  issuer: AnyIssuer,
+  namespace: string,
+  config: Config,
+  sources: CredentialSources,
+): Promise<VaultAuth> {
+  const auth = issuer.spec.vault?.auth;
+  if (auth?.token)
+    return { method: 'token', token: await secretValue(sources, auth.token.secretRef, namespace, 'token') };
+  if (auth?.appRole) {
+    return {
+      method: 'appRole',
+      mountPath: auth.appRole.mountPath ?? 'approle',
+      roleId: auth.appRole.roleId,
+      secretId: await secretValue(sources, auth.appRole.secretRef, namespace, 'secretId'),
+    };
+  }
+  if (auth?.kubernetes) {
+    const k8s = auth.kubernetes;
+    const account = k8s.serviceAccountRef;
+    const tokenFile = config.vault.auth?.method === 'kubernetes' ? config.vault.auth.tokenFile : undefined;
+    return {
+      method: 'kubernetes',
+      mountPath: k8s.mountPath ?? 'kubernetes',
+      role: k8s.role,
+      jwt: account
+        ? () => sources.serviceAccountToken({ namespace, name: account.name }, account.audiences ?? [])
+        : () => sources.readFile(tokenFile ?? '/var/run/secrets/kubernetes.io/serviceaccount/token'),
+    };
+  }
+  const fallback = config.vault.auth;
+  if (!fallback) {
+    throw new TokensmithError(
+      'IssuerNotReady',
+      'no Vault auth: set spec.vault.auth on the issuer or start tokensmith with --vault-auth',
+    );
+  }
+  if (fallback.method === 'kubernetes') {
+    const { tokenFile } = fallback;
+    return {
+      method: 'kubernetes',
+      mountPath: fallback.mountPath,
+      role: fallback.role,
+      jwt: () => sources.readFile(tokenFile),
+    };
+  }
+  return fallback;
+}

@@ -1,0 +1,62 @@
+/** Resolves a policy's issuerRef to a ready issuer, from the informer caches and the runtimes. */
+import { decodeProtectedHeader } from 'jose';
+import { findCondition } from '../core/conditions.ts';
+import { TokensmithError } from '../errors.ts';
+import { signJwt } from '../mint/jwt.ts';
+import type { ObjectKey } from '../ports.ts';
+import type { AnyIssuer } from './identity.ts';
+import type { IssuerRef, IssuerResolver, ResolvedIssuer } from './resolved.ts';
+import type { IssuerRuntimes } from './runtimes.ts';
+
+/** Looks an issuer up in the caches: TokenIssuers in the policy's namespace, ClusterTokenIssuers by name. */
+export type IssuerLookup = (ref: IssuerRef, policyNamespace: string) => AnyIssuer | undefined;
+
+export function describeRef(ref: IssuerRef, policyNamespace: string): string {
+  return ref.kind === 'TokenIssuer'
+    ? `TokenIssuer ${policyNamespace}/${ref.name}`
+    : `ClusterTokenIssuer ${ref.name}`;
+}
+
+export class CachedIssuerResolver implements IssuerResolver {
+  private readonly lookup: IssuerLookup;
+  private readonly runtimes: IssuerRuntimes;
+
+  constructor(lookup: IssuerLookup, runtimes: IssuerRuntimes) {
+    this.lookup = lookup;
+    this.runtimes = runtimes;
+  }
+
+  async resolve(ref: IssuerRef, policy: ObjectKey): Promise<ResolvedIssuer> {
+    const what = describeRef(ref, policy.namespace);
+    const issuer = this.lookup(ref, policy.namespace);
+    if (!issuer)
+      throw new TokensmithError('IssuerNotFound', `${what} does not exist; create it or fix spec.issuerRef`);
+    const ready = findCondition(issuer.status?.conditions, 'Ready');
+    if (issuer.status?.observedGeneration !== issuer.metadata?.generation || !ready) {
+      throw new TokensmithError(
+        'IssuerNotReady',
+        `${what} is not ready yet: tokensmith is still setting it up`,
+      );
+    }
+    if (ready.status !== 'True') {
+      throw new TokensmithError('IssuerNotReady', `${what} is not ready: ${ready.message}`);
+    }
+    const runtime = await this.runtimes.get(issuer);
+    return {
+      ref,
+      uid: issuer.metadata?.uid ?? '',
+      issuerUrl: issuer.spec.issuer,
+      allowed: {
+        ...(issuer.spec.allowed?.audiences ? { audiences: issuer.spec.allowed.audiences } : {}),
+        ...(issuer.spec.allowed?.scopes ? { scopes: issuer.spec.allowed.scopes } : {}),
+        ...(issuer.spec.allowed?.maxTtl ? { maxTtl: issuer.spec.allowed.maxTtl } : {}),
+      },
+      store: runtime.store,
+      signJwt: (claims) =>
+        this.runtimes.use(issuer, async (r) => {
+          const token = await signJwt(r.keys, claims);
+          return { token, kid: decodeProtectedHeader(token).kid ?? '' };
+        }),
+    };
+  }
+}

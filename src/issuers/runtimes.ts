@@ -1,0 +1,119 @@
+/**
+ * One Vault client, token store and signing key per issuer, built on first use and reused until
+ * the issuer changes (new generation) or its credentials stop working. Clients of replaced
+ * issuers are closed.
+ */
+import type { Config } from '../config.ts';
+import { isTokensmithError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { RequestLimiter, SigningKeys } from '../ports.ts';
+import { VaultClient } from '../vault/client.ts';
+import { createSigningKeys } from '../vault/signingKeys.ts';
+import { VaultTokenStore } from '../vault/tokenStore.ts';
+import { issuerVaultConnection, type CredentialSources } from './connection.ts';
+import { defaultKeyName, defaultPathPrefix, issuerKey, type AnyIssuer } from './identity.ts';
+
+/** What tokensmith uses of one issuer's Vault. */
+export interface IssuerRuntime {
+  client: VaultClient;
+  store: VaultTokenStore;
+  keys: SigningKeys;
+  /** KV mount and folder of the issuer, for its JWKS copy and for messages. */
+  mount: string;
+  pathPrefix: string;
+}
+
+interface Entry {
+  version: string;
+  runtime: Promise<IssuerRuntime>;
+}
+
+export class IssuerRuntimes {
+  private readonly entries = new Map<string, Entry>();
+  private readonly config: Config;
+  private readonly sources: CredentialSources;
+  private readonly limiter: RequestLimiter;
+  private readonly log: Logger;
+
+  constructor(options: { config: Config; sources: CredentialSources; limiter: RequestLimiter; log: Logger }) {
+    this.config = options.config;
+    this.sources = options.sources;
+    this.limiter = options.limiter;
+    this.log = options.log;
+  }
+
+  /** The runtime of `issuer`, built if missing or stale. */
+  async get(issuer: AnyIssuer): Promise<IssuerRuntime> {
+    const key = issuerKey(issuer);
+    const version = `${issuer.metadata?.uid ?? ''}/${issuer.metadata?.generation ?? 0}`;
+    const existing = this.entries.get(key);
+    if (existing && existing.version === version) return existing.runtime;
+    if (existing) this.close(existing);
+    const runtime = this.build(issuer);
+    const entry = { version, runtime };
+    this.entries.set(key, entry);
+    runtime.catch(() => {
+      if (this.entries.get(key) === entry) this.entries.delete(key);
+    });
+    return runtime;
+  }
+
+  /** Runs `fn` with the issuer's runtime; an auth failure drops it so credentials are read again. */
+  async use<T>(issuer: AnyIssuer, fn: (runtime: IssuerRuntime) => Promise<T>): Promise<T> {
+    const runtime = await this.get(issuer);
+    try {
+      return await fn(runtime);
+    } catch (err) {
+      if (isTokensmithError(err, 'VaultAuthFailed')) this.forget(issuer);
+      throw err;
+    }
+  }
+
+  /** Drops the runtime of an issuer (deleted, or its credentials changed). */
+  forget(issuer: AnyIssuer): void {
+    const key = issuerKey(issuer);
+    const entry = this.entries.get(key);
+    if (entry) this.close(entry);
+    this.entries.delete(key);
+  }
+
+  closeAll(): void {
+    for (const entry of this.entries.values()) this.close(entry);
+    this.entries.clear();
+  }
+
+  private close(entry: Entry): void {
+    entry.runtime.then(
+      (r) => {
+        r.client.close();
+      },
+      () => undefined,
+    );
+  }
+
+  private async build(issuer: AnyIssuer): Promise<IssuerRuntime> {
+    const connection = await issuerVaultConnection(issuer, this.config, this.sources);
+    const log = this.log.child({ issuer: issuerKey(issuer) });
+    const client = new VaultClient({
+      ...connection,
+      limiter: this.limiter,
+      logger: log,
+    });
+    const mount = issuer.spec.vault?.mount ?? this.config.vault.kvMount;
+    const pathPrefix =
+      issuer.spec.vault?.pathPrefix ?? defaultPathPrefix(issuer, this.config.vault.pathPrefix);
+    const signing = issuer.spec.signing ?? {};
+    const algorithm = signing.algorithm ?? 'EdDSA';
+    const keys =
+      (signing.backend ?? 'transit') === 'kv'
+        ? createSigningKeys({ backend: 'kv', client, algorithm, mount, pathPrefix })
+        : createSigningKeys({
+            backend: 'transit',
+            client,
+            algorithm,
+            name: signing.keyName ?? defaultKeyName(issuer),
+            mount: signing.transitMount ?? this.config.vault.transitMount,
+          });
+    return { client, store: new VaultTokenStore({ client, mount, pathPrefix }), keys, mount, pathPrefix };
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * The Kubernetes ports of the reconcilers, on top of the informer caches and the Applier:
+ * Secrets (cache first, API for a Secret that is not ours yet), policy status and finalizers,
+ * issuer status and JWKS ConfigMaps, and credentials for Vault logins. Status writes whose content
+ * equals the cached status are skipped.
+ */
+import { readFile } from 'node:fs/promises';
+import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Secret } from '@kubernetes/client-node';
+import { API_VERSION, FINALIZER, GROUP, PLURAL, VERSION } from '../api/constants.ts';
+import type { TokenIssuerStatus, TokenPolicy, TokenPolicyStatus } from '../api/v1alpha1.generated.ts';
+import type { IssuerWriter } from '../controllers/issuer/reconciler.ts';
+import type { PolicyWriter, SecretPort } from '../controllers/tokenPolicy/ports.ts';
+import { stableHash } from '../core/fingerprint.ts';
+import type { CredentialSources } from '../issuers/connection.ts';
+import type { AnyIssuer } from '../issuers/identity.ts';
+import type { ObjectKey, RequestLimiter } from '../ports.ts';
+import { kubeError, kubeStatus } from './apiErrors.ts';
+import type { Applier } from './apply.ts';
+import type { ResourceInformer } from './informer.ts';
+
+const unchanged = (a: unknown, b: unknown) => a !== undefined && stableHash(a) === stableHash(b);
+
+export function secretPort(options: {
+  kubeConfig: KubeConfig;
+  limiter: RequestLimiter;
+  applier: Applier;
+  managedSecrets: ResourceInformer<V1Secret>;
+}): SecretPort {
+  const core = options.kubeConfig.makeApiClient(CoreV1Api);
+  return {
+    async get(key: ObjectKey) {
+      const cached = options.managedSecrets.get(`${key.namespace}/${key.name}`);
+      if (cached) return cached;
+      try {
+        return await options.limiter.run(() => core.readNamespacedSecret(key));
+      } catch (err) {
+        if (kubeStatus(err) === 404) return undefined;
+        throw kubeError(`reading Secret ${key.namespace}/${key.name}`, err);
+      }
+    },
+    async apply(secret: V1Secret) {
+      await options.applier.apply(secret);
+    },
+  };
+}
+
+export function policyWriter(applier: Applier): PolicyWriter {
+  return {
+    async applyStatus(policy: TokenPolicy, status: TokenPolicyStatus) {
+      if (unchanged(policy.status, status)) return;
+      const name = policy.metadata?.name ?? '';
+      const namespace = policy.metadata?.namespace ?? '';
+      await applier.applyStatus(
+        { group: GROUP, version: VERSION, plural: PLURAL.tokenPolicy, namespace, name },
+        { apiVersion: API_VERSION, kind: 'TokenPolicy', metadata: { name, namespace }, status },
+      );
+    },
+    async setFinalizer(policy: TokenPolicy, present: boolean) {
+      await applier.apply({
+        apiVersion: API_VERSION,
+        kind: 'TokenPolicy',
+        metadata: {
+          name: policy.metadata?.name ?? '',
+          namespace: policy.metadata?.namespace ?? '',
+          finalizers: present ? [FINALIZER] : [],
+        },
+      });
+    },
+  };
+}
+
+export function issuerWriter(applier: Applier, configMaps: ResourceInformer<V1ConfigMap>): IssuerWriter {
+  return {
+    configMapData(namespace: string, name: string) {
+      return configMaps.get(`${namespace}/${name}`)?.data;
+    },
+    async applyConfigMap(
+      namespace: string,
+      name: string,
+      data: Record<string, string>,
+      labels: Record<string, string>,
+    ) {
+      await applier.apply({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name, namespace, labels },
+        data,
+      });
+    },
+    async applyStatus(issuer: AnyIssuer, status: TokenIssuerStatus) {
+      if (unchanged(issuer.status, status)) return;
+      const name = issuer.metadata?.name ?? '';
+      const namespace = issuer.kind === 'TokenIssuer' ? issuer.metadata?.namespace : undefined;
+      await applier.applyStatus(
+        {
+          group: GROUP,
+          version: VERSION,
+          plural: issuer.kind === 'TokenIssuer' ? PLURAL.tokenIssuer : PLURAL.clusterTokenIssuer,
+          name,
+          ...(namespace ? { namespace } : {}),
+        },
+        {
+          apiVersion: API_VERSION,
+          kind: issuer.kind,
+          metadata: { name, ...(namespace ? { namespace } : {}) },
+          status,
+        },
+      );
+    },
+  };
+}
+
+export function credentialSources(kubeConfig: KubeConfig, limiter: RequestLimiter): CredentialSources {
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  return {
+    async secretValue(secret: ObjectKey, key: string) {
+      try {
+        const found = await limiter.run(() => core.readNamespacedSecret(secret));
+        const value = found.data?.[key];
+        return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
+      } catch (err) {
+        if (kubeStatus(err) === 404) return undefined;
+        throw kubeError(`reading Secret ${secret.namespace}/${secret.name}`, err);
+      }
+    },
+    async serviceAccountToken(account: ObjectKey, audiences: string[]) {
+      try {
+        const request = await limiter.run(() =>
+          core.createNamespacedServiceAccountToken({
+            ...account,
+            body: { spec: { audiences, expirationSeconds: 600 } },
+          }),
+        );
+        return request.status?.token ?? '';
+      } catch (err) {
+        throw kubeError(`requesting a token for ServiceAccount ${account.namespace}/${account.name}`, err);
+      }
+    },
+    readFile: (path: string) => readFile(path, 'utf8'),
+  };
+}

@@ -1,0 +1,325 @@
+/**
+ * A robust informer over @kubernetes/client-node 2.0.1's ListWatch. The library's informer has
+ * gaps that matter to an operator (notes/libraries.md): it applies the label selector to the watch
+ * only, stops for good on any error but 410, and its watches can go silent. Here each "run" is one
+ * ListWatch; a failed run is replaced after a backoff (1 s → 30 s) and a watchdog replaces the run
+ * periodically (default every 5 minutes), and every run starts with a list, applied to one cache
+ * that outlives runs, so changes missed between runs (deletes included) still reach the handlers.
+ * The handlers are meant to enqueue keys only; reconcilers read the cache.
+ */
+import {
+  ADD,
+  DELETE,
+  ERROR,
+  ListWatch,
+  UPDATE,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+import { safeErrorFields, TokensmithError } from '../errors.ts';
+import type { Clock, RequestLimiter } from '../ports.ts';
+import { backoffDelay, type BackoffOptions } from '../util/backoff.ts';
+import { systemClock } from '../util/clock.ts';
+import { silentLogger, type WarnLogger } from '../util/logger.ts';
+import { kubeStatus } from './apiErrors.ts';
+import { GuardedWatch } from './guardedWatch.ts';
+import { parseLabelSelector } from './labelSelector.ts';
+import { objectKey } from './objectKey.ts';
+import { toWireForm } from './wireForm.ts';
+
+/** What the informer passes to its list function; pass all of it on to the API call. */
+export interface ListOptions {
+  labelSelector?: string;
+  limit: number;
+  _continue?: string;
+}
+
+/** Options of createInformer. */
+export interface InformerOptions<T extends KubernetesObject> {
+  kubeConfig: KubeConfig;
+  /** The collection to watch, e.g. `/api/v1/secrets` or `/apis/tokensmith.dev/v1alpha1/tokenpolicies`. */
+  path: string;
+  /**
+   * Lists the same collection, passing the options on, e.g.
+   * `(o) => core.listSecretForAllNamespaces(o)`. Typed results are converted to the JSON form
+   * watch events have, so the cache holds one shape.
+   */
+  list: (options: ListOptions) => Promise<KubernetesListObject<T>>;
+  /** Applied to the list and the watch alike. Default: everything. */
+  labelSelector?: string;
+  /** Called for an object that appeared or changed (never for an unchanged resourceVersion). */
+  onChange?: (obj: T) => void;
+  /** Called with the last known state of an object that is gone or left the selector. */
+  onDelete?: (obj: T) => void;
+  /** List requests go through it. Default: unlimited. */
+  limiter?: RequestLimiter;
+  /** Default: the system clock. */
+  clock?: Clock;
+  logger?: WarnLogger;
+  /** How often the watchdog replaces the watch with a fresh list and watch. Default 5 minutes. */
+  relistIntervalMs?: number;
+  /** Delay before restarting after a failure. Default 1 s doubling to 30 s, jitter 0.2. */
+  restartBackoff?: BackoffOptions;
+  /** Source of jitter in [0, 1). Default Math.random. */
+  random?: () => number;
+  /** Objects per list page. Default 500. */
+  pageSize?: number;
+}
+
+/** A started-once, cache-backed view of one collection. */
+export interface ResourceInformer<T extends KubernetesObject> {
+  start(): void;
+  /** Stops watching; the cache keeps its last state. Pending waitForSync() calls reject. */
+  stop(): Promise<void>;
+  /** Whether the first list has been applied to the cache. */
+  hasSynced(): boolean;
+  /** Resolves once synced; rejects on stop() or after `timeoutMs` (default: no timeout). */
+  waitForSync(timeoutMs?: number): Promise<void>;
+  /** The object with this key (`namespace/name`, or `name` if cluster-scoped; see objectKey). */
+  get(key: string): T | undefined;
+  /** Every cached object, or those of one namespace. */
+  list(namespace?: string): T[];
+  /** Times a failed run was restarted (a counter, for metrics). */
+  readonly restarts: number;
+  /** Lists applied to the cache (a counter: first sync, restarts, watchdog, 410 Gone). */
+  readonly relists: number;
+}
+
+export const DEFAULT_RELIST_INTERVAL_MS = 5 * 60_000;
+export const DEFAULT_RESTART_BACKOFF = { baseMs: 1000, maxMs: 30_000, jitter: 0.2 } as const;
+export const DEFAULT_PAGE_SIZE = 500;
+
+const unlimited: RequestLimiter = { run: (request) => request() };
+
+/** Thrown into a retired run's ListWatch so that it never goes on to watch. */
+class RetiredRunError extends Error {}
+
+/** Creates an informer; call start(). See the module comment for what it adds to ListWatch. */
+export function createInformer<T extends KubernetesObject>(options: InformerOptions<T>): ResourceInformer<T> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? silentLogger;
+  const limiter = options.limiter ?? unlimited;
+  const random = options.random ?? Math.random;
+  const relistIntervalMs = options.relistIntervalMs ?? DEFAULT_RELIST_INTERVAL_MS;
+  const restartBackoff = { ...DEFAULT_RESTART_BACKOFF, ...options.restartBackoff };
+  const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
+  const { labelSelector, path } = options;
+  const matches = parseLabelSelector(labelSelector ?? '');
+
+  const cache = new Map<string, T>();
+  let started = false;
+  let stopped = false;
+  let synced = false;
+  let run = 0; // the current run's number; events from other runs are ignored
+  let current: { run: number; lw: ListWatch<T>; startedAt: number } | undefined;
+  let failures = 0;
+  let restarts = 0;
+  let relists = 0;
+  let cancelRestart: (() => void) | undefined;
+  let cancelWatchdog: (() => void) | undefined;
+  const syncWaiters = new Set<{ resolve: () => void; reject: (err: Error) => void }>();
+
+  const emit = (handler: ((obj: T) => void) | undefined, obj: T) => {
+    try {
+      handler?.(obj);
+    } catch (err) {
+      logger.warn(
+        { informer: path, err: safeErrorFields(err) },
+        'informer handler threw; handlers should only enqueue',
+      );
+    }
+  };
+
+  const upsert = (obj: T) => {
+    if (!matches(obj.metadata?.labels)) {
+      remove(obj);
+      return;
+    }
+    const key = objectKey(obj);
+    const known = cache.get(key);
+    const version = obj.metadata?.resourceVersion;
+    if (known && version !== undefined && known.metadata?.resourceVersion === version) return;
+    cache.set(key, obj);
+    emit(options.onChange, obj);
+  };
+
+  const remove = (obj: T) => {
+    const key = objectKey(obj);
+    if (!cache.delete(key)) return;
+    emit(options.onDelete, obj);
+  };
+
+  // Lists every page, then makes the cache equal to the result (deleting what is gone) before the
+  // ListWatch sees it; its own add/update callbacks then find nothing new.
+  const listAndApply = async (runNumber: number): Promise<KubernetesListObject<T>> => {
+    const items: T[] = [];
+    let resourceVersion = '';
+    let continueToken: string | undefined;
+    let ignoredSelector = false;
+    do {
+      const request: ListOptions = { limit: pageSize };
+      if (labelSelector !== undefined) request.labelSelector = labelSelector;
+      if (continueToken !== undefined) request._continue = continueToken;
+      const page = await limiter.run(() => options.list(request));
+      if (runNumber !== run) throw new RetiredRunError('retired');
+      const kind = page.kind?.endsWith('List') ? page.kind.slice(0, -4) : undefined;
+      for (const item of page.items) {
+        const obj = toWireForm(item, page.apiVersion, kind);
+        if (matches(obj.metadata?.labels)) items.push(obj);
+        else ignoredSelector = true;
+      }
+      resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+      continueToken = page.metadata?._continue || undefined;
+    } while (continueToken);
+    if (ignoredSelector) {
+      logger.warn(
+        { informer: path, labelSelector },
+        'the list function ignored the label selector; pass it on',
+      );
+    }
+    const listed = new Set(items.map(objectKey));
+    for (const [key, obj] of cache) if (!listed.has(key)) remove(obj);
+    for (const obj of items) upsert(obj);
+    relists += 1;
+    if (!synced) {
+      synced = true;
+      for (const waiter of syncWaiters) waiter.resolve();
+      syncWaiters.clear();
+    }
+    return { metadata: { resourceVersion }, items };
+  };
+
+  const startRun = () => {
+    if (stopped) return;
+    const runNumber = ++run;
+    const retired = () => stopped || runNumber !== run;
+    const lw = new ListWatch<T>(
+      path,
+      new GuardedWatch(options.kubeConfig, retired),
+      () => listAndApply(runNumber),
+      false,
+      labelSelector,
+    );
+    lw.on(ADD, (obj) => {
+      if (!retired()) upsert(obj);
+    });
+    lw.on(UPDATE, (obj) => {
+      if (!retired()) upsert(obj);
+    });
+    lw.on(DELETE, (obj) => {
+      if (!retired()) remove(obj);
+    });
+    lw.on(ERROR, (err: unknown) => {
+      if (!retired()) fail(runNumber, err);
+    });
+    current = { run: runNumber, lw, startedAt: clock.now().getTime() };
+    // A run retired while its first request was being set up is stopped once start() returns.
+    void lw.start().then(
+      () => (retired() ? lw.stop() : undefined),
+      (err: unknown) => {
+        if (!retired()) fail(runNumber, err);
+      },
+    );
+  };
+
+  const retire = () => {
+    run += 1;
+    const lw = current?.lw;
+    current = undefined;
+    return lw ? lw.stop() : Promise.resolve();
+  };
+
+  const fail = (runNumber: number, err: unknown) => {
+    if (runNumber !== run || stopped) return;
+    const healthyFor = current ? clock.now().getTime() - current.startedAt : 0;
+    if (healthyFor > restartBackoff.maxMs) failures = 0;
+    failures += 1;
+    const retryInMs = backoffDelay(failures, restartBackoff, random);
+    logger.warn(
+      { informer: path, attempt: failures, retryInMs, err: errorFields(err) },
+      'informer stopped; restarting',
+    );
+    void retire();
+    cancelRestart = clock.setTimer(() => {
+      cancelRestart = undefined;
+      restarts += 1;
+      startRun();
+    }, retryInMs);
+  };
+
+  const armWatchdog = () => {
+    cancelWatchdog = clock.setTimer(() => {
+      if (current && !stopped) {
+        if (clock.now().getTime() - current.startedAt > restartBackoff.maxMs) failures = 0;
+        void retire();
+        startRun();
+      }
+      if (!stopped) armWatchdog();
+    }, relistIntervalMs);
+  };
+
+  return {
+    start() {
+      if (started) throw new Error(`the informer for ${path} is already started`);
+      started = true;
+      startRun();
+      armWatchdog();
+    },
+    async stop() {
+      stopped = true;
+      cancelRestart?.();
+      cancelWatchdog?.();
+      for (const waiter of syncWaiters)
+        waiter.reject(new Error(`the informer for ${path} stopped before it synced`));
+      syncWaiters.clear();
+      await retire();
+    },
+    hasSynced: () => synced,
+    waitForSync(timeoutMs) {
+      if (synced) return Promise.resolve();
+      if (stopped) return Promise.reject(new Error(`the informer for ${path} is stopped`));
+      return new Promise<void>((resolve, reject) => {
+        let cancelTimeout: (() => void) | undefined;
+        const waiter = {
+          resolve: () => {
+            cancelTimeout?.();
+            resolve();
+          },
+          reject: (err: Error) => {
+            cancelTimeout?.();
+            reject(err);
+          },
+        };
+        syncWaiters.add(waiter);
+        if (timeoutMs !== undefined) {
+          cancelTimeout = clock.setTimer(() => {
+            syncWaiters.delete(waiter);
+            reject(
+              new TokensmithError(
+                'KubernetesRequestFailed',
+                `the informer for ${path} did not sync within ${timeoutMs} ms`,
+              ),
+            );
+          }, timeoutMs);
+        }
+      });
+    },
+    get: (key) => cache.get(key),
+    list: (namespace) =>
+      [...cache.values()].filter((obj) => namespace === undefined || obj.metadata?.namespace === namespace),
+    get restarts() {
+      return restarts;
+    },
+    get relists() {
+      return relists;
+    },
+  };
+}
+
+/** Safe log fields of a list or watch failure, with its HTTP status when it had one. */
+function errorFields(err: unknown): { code: string; message: string; status?: number } {
+  const fields = safeErrorFields(err);
+  const status = kubeStatus(err) ?? (err as { statusCode?: unknown } | undefined)?.statusCode;
+  return typeof status === 'number' ? { ...fields, status } : fields;
+}

@@ -1,0 +1,255 @@
+/**
+ * The work queue behind every controller: client-go's workqueue (de-duplication, never one key
+ * twice at once, re-run when dirtied during processing, per-key rate-limited retries) merged with
+ * controller-runtime's reconcile contract (error → retry with backoff, terminal error → no retry,
+ * `requeueAfterMs` → scheduled work) and its priority queue's rule that a key waits in one place
+ * only, with the earliest due time asked for. Scheduled keys live in one heap behind one timer, so
+ * thousands of policies waiting for their rotation cost one timer, not thousands.
+ */
+import { isTokensmithError, safeErrorFields } from '../errors.ts';
+import type { Clock } from '../ports.ts';
+import { backoffDelay, type BackoffOptions } from '../util/backoff.ts';
+import { systemClock } from '../util/clock.ts';
+import { DueHeap } from '../util/dueHeap.ts';
+import { silentLogger, type WarnLogger } from '../util/logger.ts';
+
+/** What a reconcile asks of the queue when it succeeds. */
+export interface ReconcileResult {
+  /** Process the key again after this long (0: as soon as possible). */
+  requeueAfterMs?: number;
+}
+
+/**
+ * Reconciles one key; level-based and idempotent. Resolve to succeed (optionally asking for a
+ * requeue); throw to be retried with backoff; throw a TokensmithError whose `retryable` is false
+ * to stop retrying until the key is added again.
+ */
+export type ReconcileHandler = (key: string) => Promise<ReconcileResult | undefined> | Promise<void>;
+
+/** Options of createWorkQueue; every field is optional. */
+export interface WorkQueueOptions {
+  /** Default: the system clock. */
+  clock?: Clock;
+  /** Source of jitter, in [0, 1). Default Math.random. */
+  random?: () => number;
+  /** Retry backoff per key. Defaults: base 500 ms, cap 5 min, jitter 0.2 (see backoffDelay). */
+  backoff?: BackoffOptions;
+  /** Told about each failed reconcile (key, attempt, retry delay, safe error fields). Default: silent. */
+  logger?: WarnLogger;
+}
+
+/** Options of start(). */
+export interface StartOptions {
+  /** Keys processed at once at most. Default 1 (like controller-runtime's MaxConcurrentReconciles). */
+  concurrency?: number;
+}
+
+/** A de-duplicating, scheduling work queue of string keys (usually `namespace/name`). */
+export interface WorkQueue {
+  /** Process the key as soon as possible (once, however often it is added). */
+  add(key: string): void;
+  /** Process the key in `ms` milliseconds, unless it is already due earlier. */
+  addAfter(key: string, ms: number): void;
+  /** Process the key at `at`, unless it is already due earlier. */
+  addAt(key: string, at: Date): void;
+  /** Starts processing with `handler`. Keys added before start wait. Throws if started twice. */
+  start(handler: ReconcileHandler, options?: StartOptions): void;
+  /** Stops taking work (adds are ignored, scheduled keys dropped); resolves when in-flight handlers end. */
+  shutdown(): Promise<void>;
+  /** Keys due now and waiting for a free worker. */
+  readonly depth: number;
+  /** Keys waiting for a future due time (scheduled requeues, rotations, retries). */
+  readonly scheduled: number;
+  /** Keys being processed now. */
+  readonly inFlight: number;
+  /** Retries scheduled after failures since the queue was created (a counter). */
+  readonly retries: number;
+}
+
+/** Creates a work queue; see WorkQueue for the contract. */
+export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? Math.random;
+  const logger = options.logger ?? silentLogger;
+
+  const ready = new Set<string>(); // due now, in the order they became due (a Set iterates FIFO)
+  const waiting = new DueHeap(); // due later
+  const processing = new Set<string>();
+  const dirty = new Map<string, number>(); // processing keys asked for again: earliest due time
+  const failures = new Map<string, number>(); // consecutive failures per key
+  let retries = 0;
+  let handler: ReconcileHandler | undefined;
+  let concurrency = 1;
+  let stopped = false;
+  let timer: { dueAt: number; cancel: () => void } | undefined;
+  const idle: (() => void)[] = [];
+
+  const now = () => clock.now().getTime();
+
+  const schedule = (key: string, dueAt: number) => {
+    if (stopped || ready.has(key)) return;
+    if (processing.has(key)) {
+      dirty.set(key, Math.min(dirty.get(key) ?? Infinity, dueAt));
+      return;
+    }
+    if (dueAt <= now()) {
+      waiting.delete(key);
+      ready.add(key);
+      dispatch();
+      return;
+    }
+    const current = waiting.dueAt(key);
+    if (current !== undefined && current <= dueAt) return;
+    waiting.set(key, dueAt);
+    arm();
+  };
+
+  // One timer, for the earliest waiting key. A timer already set for earlier is kept: when it
+  // fires it promotes what is due and re-arms for the next.
+  const arm = () => {
+    const next = waiting.peek();
+    if (!next) {
+      timer?.cancel();
+      timer = undefined;
+      return;
+    }
+    if (timer && timer.dueAt <= next.dueAt) return;
+    timer?.cancel();
+    const dueAt = next.dueAt;
+    timer = {
+      dueAt,
+      cancel: clock.setTimer(() => {
+        timer = undefined;
+        promoteDue();
+        arm();
+        dispatch();
+      }, dueAt - now()),
+    };
+  };
+
+  const promoteDue = () => {
+    const t = now();
+    for (let next = waiting.peek(); next && next.dueAt <= t; next = waiting.peek()) {
+      waiting.pop();
+      ready.add(next.key);
+    }
+  };
+
+  const dispatch = () => {
+    if (!handler || stopped) return;
+    promoteDue();
+    while (processing.size < concurrency) {
+      const key = ready.values().next();
+      if (key.done) return;
+      ready.delete(key.value);
+      processing.add(key.value);
+      void process(handler, key.value);
+    }
+  };
+
+  const process = async (run: ReconcileHandler, key: string) => {
+    let result: ReconcileResult | undefined;
+    let error: unknown;
+    let failed = false;
+    try {
+      await Promise.resolve(); // never run a handler inside the add() that made the key ready
+      const value: unknown = await run(key);
+      if (typeof value === 'object' && value !== null) result = value;
+    } catch (err) {
+      error = err;
+      failed = true;
+    }
+    finish(key, failed, error, result);
+  };
+
+  const finish = (key: string, failed: boolean, error: unknown, result: ReconcileResult | undefined) => {
+    processing.delete(key);
+    let next = dirty.get(key);
+    dirty.delete(key);
+    if (stopped) {
+      if (processing.size === 0) for (const resolve of idle.splice(0)) resolve();
+      return;
+    }
+    const requeueAfterMs = result?.requeueAfterMs;
+    if (!failed && requeueAfterMs !== undefined && !Number.isFinite(requeueAfterMs)) {
+      failed = true;
+      error = new RangeError(`the handler asked for an invalid requeueAfterMs (${requeueAfterMs})`);
+    }
+    if (!failed) {
+      failures.delete(key);
+      if (requeueAfterMs !== undefined)
+        next = Math.min(next ?? Infinity, now() + Math.max(0, requeueAfterMs));
+    } else if (isTokensmithError(error) && !error.retryable) {
+      failures.delete(key);
+      logger.warn(
+        { key, err: safeErrorFields(error) },
+        'reconcile failed; not retrying until the key changes',
+      );
+    } else {
+      const attempt = (failures.get(key) ?? 0) + 1;
+      failures.set(key, attempt);
+      retries += 1;
+      const retryInMs = backoffDelay(attempt, options.backoff, random);
+      next = Math.min(next ?? Infinity, now() + retryInMs);
+      logger.warn({ key, attempt, retryInMs, err: safeErrorFields(error) }, 'reconcile failed; retrying');
+    }
+    if (next !== undefined) schedule(key, next);
+    dispatch();
+  };
+
+  const checkKey = (key: string) => {
+    if (typeof key !== 'string' || key === '')
+      throw new TypeError('work queue keys must be non-empty strings');
+  };
+
+  return {
+    add(key) {
+      checkKey(key);
+      schedule(key, now());
+    },
+    addAfter(key, ms) {
+      checkKey(key);
+      if (!Number.isFinite(ms)) throw new RangeError(`addAfter: delay must be finite, got ${ms}`);
+      schedule(key, now() + Math.max(0, ms));
+    },
+    addAt(key, at) {
+      checkKey(key);
+      const t = at.getTime();
+      if (!Number.isFinite(t)) throw new RangeError('addAt: invalid date');
+      schedule(key, t);
+    },
+    start(run, startOptions = {}) {
+      if (handler) throw new Error('the work queue is already started');
+      const n = startOptions.concurrency ?? 1;
+      if (!Number.isInteger(n) || n < 1)
+        throw new RangeError(`concurrency must be an integer >= 1, got ${n}`);
+      handler = run;
+      concurrency = n;
+      dispatch();
+    },
+    shutdown() {
+      if (!stopped) {
+        stopped = true;
+        timer?.cancel();
+        timer = undefined;
+        ready.clear();
+        waiting.clear();
+        dirty.clear();
+      }
+      if (processing.size === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => idle.push(resolve));
+    },
+    get depth() {
+      return ready.size;
+    },
+    get scheduled() {
+      return waiting.size;
+    },
+    get inFlight() {
+      return processing.size;
+    },
+    get retries() {
+      return retries;
+    },
+  };
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+/**
+ * tokensmith's entry point: the only place that reads process.env, builds clients and wires
+ * things. `tokensmith run` starts the controller.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ConfigError, helpText, parseConfig } from './config.ts';
+import { createLogger } from './log.ts';
+import { startOperator } from './operator.ts';
+import { systemClock } from './util/clock.ts';
+
+const USAGE = `usage: tokensmith <command>
+
+commands:
+  run     run the controller (tokensmith run --help for its flags)
+`;
+
+function tryRead(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+async function run(argv: string[]): Promise<number> {
+  let config;
+  try {
+    config = parseConfig({ argv, env: process.env, readFile: tryRead, hostname: hostname() });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`tokensmith: ${err.message}\n`);
+    return 2;
+  }
+  if (config === 'help') {
+    process.stdout.write(helpText());
+    return 0;
+  }
+  const log = createLogger({ level: config.logLevel });
+  const kubeConfig = new KubeConfig();
+  if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
+  else kubeConfig.loadFromDefault();
+  log.info(
+    {
+      server: kubeConfig.getCurrentCluster()?.server,
+      vault: config.vault.address,
+      vaultAuth: config.vault.auth?.method,
+      namespaces: config.namespaces.length > 0 ? config.namespaces : 'all',
+      leaderElection: config.leaderElection.enabled,
+    },
+    'starting tokensmith',
+  );
+  const operator = startOperator({ config, kubeConfig, log, clock: systemClock });
+  const stop = async (signal: string) => {
+    log.info({ signal }, 'stopping');
+    await operator.stop();
+    process.exit(process.exitCode ?? 0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  await operator.ready;
+  return new Promise<number>(() => undefined); // runs until a signal
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === 'run') return run(rest);
+  process.stdout.write(USAGE);
+  return command === undefined || command === 'help' || command === '--help' ? 0 : 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`tokensmith: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,268 @@
+/**
+ * Wires the controller: informers for policies, issuers and managed Secrets and JWKS ConfigMaps
+ * (by label only), one work queue per reconciler, request limiters toward both APIs, and leader
+ * election so that one replica acts at a time. Informer events only enqueue keys.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type V1ConfigMap,
+  type V1Secret,
+} from '@kubernetes/client-node';
+import { GROUP, LABEL, MANAGED_SELECTOR, PLURAL, VERSION } from './api/constants.ts';
+import type { ClusterTokenIssuer, TokenIssuer, TokenPolicy } from './api/v1alpha1.generated.ts';
+import type { Config } from './config.ts';
+import { IssuerReconciler } from './controllers/issuer/reconciler.ts';
+import { TokenPolicyReconciler } from './controllers/tokenPolicy/reconciler.ts';
+import { issuerKey, type AnyIssuer } from './issuers/identity.ts';
+import { CachedIssuerResolver } from './issuers/resolver.ts';
+import { IssuerRuntimes } from './issuers/runtimes.ts';
+import { credentialSources, issuerWriter, policyWriter, secretPort } from './kube/adapters.ts';
+import { Applier } from './kube/apply.ts';
+import { createEventRecorder } from './kube/events.ts';
+import { createInformer, type ListOptions, type ResourceInformer } from './kube/informer.ts';
+import { LeaderElector } from './kube/leaderElection.ts';
+import { splitObjectKey } from './kube/objectKey.ts';
+import { createWorkQueue, type WorkQueue } from './kube/workQueue.ts';
+import type { Logger } from './log.ts';
+import type { Clock } from './ports.ts';
+import { createRequestLimiter } from './util/rateLimiter.ts';
+
+export interface OperatorOptions {
+  config: Config;
+  kubeConfig: KubeConfig;
+  log: Logger;
+  clock: Clock;
+}
+
+/** A running controller; stop() drains the queues and releases the leader lease. */
+export interface Operator {
+  /** Resolves once the caches are synced and this replica leads (or election is off). */
+  readonly ready: Promise<void>;
+  stop(): Promise<void>;
+}
+
+function customInformer<T extends KubernetesObject>(
+  kubeConfig: KubeConfig,
+  plural: string,
+  namespace: string | undefined,
+  common: { limiter: ReturnType<typeof createRequestLimiter>; clock: Clock; logger: Logger },
+  handlers: { onChange: (o: T) => void; onDelete: (o: T) => void },
+): ResourceInformer<T> {
+  const api = kubeConfig.makeApiClient(CustomObjectsApi);
+  const base = `/apis/${GROUP}/${VERSION}`;
+  return createInformer<T>({
+    kubeConfig,
+    path: namespace ? `${base}/namespaces/${namespace}/${plural}` : `${base}/${plural}`,
+    list: (o: ListOptions) =>
+      (namespace
+        ? api.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace, ...o })
+        : api.listClusterCustomObject({ group: GROUP, version: VERSION, plural, ...o })) as Promise<
+        KubernetesListObject<T>
+      >,
+    ...common,
+    ...handlers,
+  });
+}
+
+export function startOperator(options: OperatorOptions): Operator {
+  const { config, kubeConfig, log, clock } = options;
+  const kubeLimiter = createRequestLimiter({ qps: config.kube.qps, burst: config.kube.burst, clock });
+  const vaultLimiter = createRequestLimiter({ qps: config.vault.qps, burst: config.vault.burst, clock });
+  const common = { limiter: kubeLimiter, clock, logger: log };
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const namespaces = config.namespaces.length > 0 ? [...config.namespaces] : [undefined];
+
+  const policyQueue: WorkQueue = createWorkQueue({ clock, logger: log });
+  const issuerQueue: WorkQueue = createWorkQueue({ clock, logger: log });
+  const policyInformers: ResourceInformer<TokenPolicy>[] = [];
+  const findPolicy = (key: string) => {
+    for (const informer of policyInformers) {
+      const found = informer.get(key);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  const policyKey = (p: KubernetesObject) => `${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`;
+  const enqueuePolicy = (p: KubernetesObject) => {
+    policyQueue.add(policyKey(p));
+  };
+  /** Every policy that references the issuer is re-evaluated when it changes. */
+  const enqueueDependents = (issuer: AnyIssuer) => {
+    issuerQueue.add(issuerKey(issuer));
+    for (const informer of policyInformers) {
+      for (const p of informer.list()) {
+        const ref = p.spec.issuerRef;
+        const kind = ref.kind ?? 'ClusterTokenIssuer';
+        const matches =
+          kind === issuer.kind &&
+          ref.name === issuer.metadata?.name &&
+          (kind === 'ClusterTokenIssuer' || p.metadata?.namespace === issuer.metadata.namespace);
+        if (matches) enqueuePolicy(p);
+      }
+    }
+  };
+
+  for (const ns of namespaces) {
+    policyInformers.push(
+      customInformer<TokenPolicy>(kubeConfig, PLURAL.tokenPolicy, ns, common, {
+        onChange: enqueuePolicy,
+        onDelete: enqueuePolicy,
+      }),
+    );
+  }
+  const tokenIssuerInformers = namespaces.map((ns) =>
+    customInformer<TokenIssuer>(kubeConfig, PLURAL.tokenIssuer, ns, common, {
+      onChange: enqueueDependents,
+      onDelete: enqueueDependents,
+    }),
+  );
+  const clusterIssuerInformer = customInformer<ClusterTokenIssuer>(
+    kubeConfig,
+    PLURAL.clusterTokenIssuer,
+    undefined,
+    common,
+    {
+      onChange: enqueueDependents,
+      onDelete: enqueueDependents,
+    },
+  );
+  const onSecret = (s: V1Secret) => {
+    const policy = s.metadata?.labels?.[LABEL.policy];
+    if (policy) policyQueue.add(`${s.metadata?.namespace ?? ''}/${policy}`);
+  };
+  const managedSecrets = createInformer<V1Secret>({
+    kubeConfig,
+    path: '/api/v1/secrets',
+    list: (o) => core.listSecretForAllNamespaces(o),
+    labelSelector: MANAGED_SELECTOR,
+    onChange: onSecret,
+    onDelete: onSecret,
+    ...common,
+  });
+  const jwksConfigMaps = createInformer<V1ConfigMap>({
+    kubeConfig,
+    path: '/api/v1/configmaps',
+    list: (o) => core.listConfigMapForAllNamespaces(o),
+    labelSelector: MANAGED_SELECTOR,
+    ...common,
+  });
+
+  const findIssuer = (kind: string, namespace: string | undefined, name: string): AnyIssuer | undefined => {
+    if (kind === 'ClusterTokenIssuer') return clusterIssuerInformer.get(name);
+    for (const informer of tokenIssuerInformers) {
+      const found = informer.get(`${namespace ?? ''}/${name}`);
+      if (found) return found;
+    }
+    return undefined;
+  };
+
+  const events = createEventRecorder({
+    kubeConfig,
+    reportingInstance: config.leaderElection.identity,
+    clock,
+    logger: log,
+    limiter: kubeLimiter,
+  });
+  const eventSink = {
+    record: (object: Parameters<typeof events.record>[0], event: Parameters<typeof events.record>[1]) => {
+      void events.record(object, event);
+    },
+  };
+  const applier = new Applier(kubeConfig, kubeLimiter);
+  const runtimes = new IssuerRuntimes({
+    config,
+    sources: credentialSources(kubeConfig, kubeLimiter),
+    limiter: vaultLimiter,
+    log,
+  });
+  const policyReconciler = new TokenPolicyReconciler({
+    clock,
+    log,
+    random: (n) => randomBytes(n),
+    policies: { get: (key) => findPolicy(`${key.namespace}/${key.name}`) },
+    issuers: new CachedIssuerResolver((ref, ns) => findIssuer(ref.kind, ns, ref.name), runtimes),
+    secrets: secretPort({ kubeConfig, limiter: kubeLimiter, applier, managedSecrets }),
+    writer: policyWriter(applier),
+    events: eventSink,
+  });
+  const issuerReconciler = new IssuerReconciler({
+    clock,
+    log,
+    clusterResourceNamespace: config.clusterResourceNamespace,
+    runtimes,
+    writer: issuerWriter(applier, jwksConfigMaps),
+    events: eventSink,
+  });
+
+  const informers: ResourceInformer<KubernetesObject>[] = [
+    ...policyInformers,
+    ...tokenIssuerInformers,
+    clusterIssuerInformer,
+    managedSecrets,
+    jwksConfigMaps,
+  ] as ResourceInformer<KubernetesObject>[];
+
+  const elector = config.leaderElection.enabled
+    ? new LeaderElector(kubeConfig, { ...config.leaderElection, clock, log })
+    : undefined;
+  let stopped = false;
+
+  const startWork = async () => {
+    for (const informer of informers) informer.start();
+    await Promise.all(informers.map((i) => i.waitForSync()));
+    policyQueue.start(
+      async (key) => {
+        const { namespace, name } = splitObjectKey(key);
+        return policyReconciler.reconcile({ namespace: namespace ?? '', name });
+      },
+      { concurrency: config.concurrency },
+    );
+    issuerQueue.start(
+      async (key) => {
+        const [kind, ...rest] = key.split('/');
+        const name = rest.at(-1) ?? '';
+        const namespace = rest.length > 1 ? rest[0] : undefined;
+        await issuerReconciler.reconcile(findIssuer(kind ?? '', namespace, name));
+      },
+      { concurrency: Math.max(1, Math.min(4, config.concurrency)) },
+    );
+    log.info(
+      { policies: policyInformers.reduce((n, i) => n + i.list().length, 0), namespaces: config.namespaces },
+      'caches synced; reconciling',
+    );
+  };
+
+  const ready = new Promise<void>((resolve, reject) => {
+    if (!elector) {
+      startWork().then(resolve, reject);
+      return;
+    }
+    void elector.run({
+      onStartedLeading: () => {
+        startWork().then(resolve, reject);
+      },
+      onStoppedLeading: () => {
+        // Another replica may act now: stop at once, like client-go's leader election.
+        log.fatal('lost leadership; exiting so that only one replica acts');
+        process.exitCode = 1;
+        void stop();
+      },
+    });
+  });
+
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await Promise.all([policyQueue.shutdown(), issuerQueue.shutdown()]);
+    await Promise.all(informers.map((i) => i.stop()));
+    runtimes.closeAll();
+    await elector?.stop();
+  };
+
+  return { ready, stop };
+}

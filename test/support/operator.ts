@@ -1,0 +1,79 @@
+/**
+ * Runs the tokensmith controller in the test process against the test environment, with its log
+ * captured so tests can read it (and scan it for leaks).
+ */
+import { Writable } from 'node:stream';
+import { readFileSync } from 'node:fs';
+import type { Config } from '../../src/config.ts';
+import { createLogger } from '../../src/log.ts';
+import { startOperator, type Operator } from '../../src/operator.ts';
+import { systemClock } from '../../src/util/clock.ts';
+import { adminKubeConfig, environment, uniqueName, vaultClient } from './environment.ts';
+
+export interface TestOperator {
+  operator: Operator;
+  config: Config;
+  /** Every log line so far. */
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+/** Enables a secrets engine at a unique path and returns the path. */
+export async function enableEngine(type: 'transit' | 'kv-v2', prefix: string): Promise<string> {
+  const path = uniqueName(prefix);
+  await vaultClient().mount({
+    mount_point: path,
+    type,
+    ...(type === 'kv-v2' ? { options: { version: '2' } } : {}),
+  });
+  return path;
+}
+
+/** A Config for tests: one namespace, root-token Vault auth unless overridden, no leader election. */
+export function testConfig(overrides: {
+  namespace: string;
+  transitMount: string;
+  pathPrefix?: string;
+  concurrency?: number;
+}): Config {
+  const env = environment();
+  return {
+    kubeconfig: env.kubeconfigPath,
+    namespaces: [overrides.namespace],
+    clusterResourceNamespace: overrides.namespace,
+    vault: {
+      address: env.vaultAddress,
+      caPem: readFileSync(env.vaultCaCertPath, 'utf8'),
+      tlsServerName: undefined,
+      auth: { method: 'token', token: env.vaultToken },
+      kvMount: 'secret',
+      pathPrefix: overrides.pathPrefix ?? uniqueName('tokensmith'),
+      transitMount: overrides.transitMount,
+      qps: 200,
+      burst: 400,
+    },
+    kube: { qps: 200, burst: 400 },
+    concurrency: overrides.concurrency ?? 4,
+    logLevel: 'debug',
+    leaderElection: {
+      enabled: false,
+      namespace: overrides.namespace,
+      name: 'tokensmith',
+      identity: uniqueName('test'),
+    },
+  };
+}
+
+export async function startTestOperator(config: Config): Promise<TestOperator> {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      lines.push(chunk.toString('utf8'));
+      callback();
+    },
+  });
+  const log = createLogger({ level: config.logLevel, destination });
+  const operator = startOperator({ config, kubeConfig: adminKubeConfig(), log, clock: systemClock });
+  await operator.ready;
+  return { operator, config, logs: () => lines.join(''), stop: () => operator.stop() };
+}

@@ -1,0 +1,136 @@
+/** Creating and reading tokensmith objects in tests. */
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import type {
+  ClusterTokenIssuer,
+  TokenIssuerSpec,
+  TokenPolicy,
+  TokenPolicySpec,
+} from '../../src/api/v1alpha1.generated.ts';
+import { adminKubeConfig } from './environment.ts';
+
+const G = { group: 'tokensmith.dev', version: 'v1alpha1' };
+
+export function customObjects(): CustomObjectsApi {
+  return adminKubeConfig().makeApiClient(CustomObjectsApi);
+}
+
+export async function createClusterIssuer(name: string, spec: TokenIssuerSpec): Promise<void> {
+  await customObjects().createClusterCustomObject({
+    ...G,
+    plural: 'clustertokenissuers',
+    body: { apiVersion: 'tokensmith.dev/v1alpha1', kind: 'ClusterTokenIssuer', metadata: { name }, spec },
+  });
+}
+
+export async function readClusterIssuer(name: string): Promise<ClusterTokenIssuer> {
+  return (await customObjects().getClusterCustomObject({
+    ...G,
+    plural: 'clustertokenissuers',
+    name,
+  })) as ClusterTokenIssuer;
+}
+
+export async function createPolicy(namespace: string, name: string, spec: TokenPolicySpec): Promise<void> {
+  await customObjects().createNamespacedCustomObject({
+    ...G,
+    namespace,
+    plural: 'tokenpolicies',
+    body: { apiVersion: 'tokensmith.dev/v1alpha1', kind: 'TokenPolicy', metadata: { name }, spec },
+  });
+}
+
+export async function readPolicy(namespace: string, name: string): Promise<TokenPolicy | undefined> {
+  try {
+    return (await customObjects().getNamespacedCustomObject({
+      ...G,
+      namespace,
+      plural: 'tokenpolicies',
+      name,
+    })) as TokenPolicy;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function deletePolicy(namespace: string, name: string): Promise<void> {
+  await customObjects().deleteNamespacedCustomObject({ ...G, namespace, plural: 'tokenpolicies', name });
+}
+
+/** The Ready condition of a policy as `status/reason`, for polling. */
+export async function policyReady(namespace: string, name: string): Promise<string> {
+  const policy = await readPolicy(namespace, name);
+  const ready = policy?.status?.conditions?.find((c) => c.type === 'Ready');
+  return ready ? `${ready.status}/${ready.reason}` : 'none';
+}
+
+/**
+ * Polls `read` until it returns `expected`; fails with the last value seen. Usable outside tests
+ * (in beforeAll), unlike expect.poll.
+ */
+export async function waitUntil<T>(
+  what: string,
+  read: () => Promise<T>,
+  expected: T,
+  timeout = 30_000,
+  explain: () => Promise<string> = () => Promise.resolve(''),
+): Promise<void> {
+  const deadline = Date.now() + timeout;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await read();
+    if (last === expected) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(
+    `${what}: expected ${String(expected)}, still ${String(last)} after ${timeout / 1000}s ${await explain()}`,
+  );
+}
+
+/** Waits for the policy's Ready condition to read `expected` (e.g. `True/Issued`). */
+export async function waitForPolicy(
+  namespace: string,
+  name: string,
+  expected: string,
+  timeout = 30_000,
+): Promise<TokenPolicy> {
+  await waitUntil(
+    `TokenPolicy ${namespace}/${name} Ready`,
+    () => policyReady(namespace, name),
+    expected,
+    timeout,
+    async () => JSON.stringify((await readPolicy(namespace, name))?.status?.conditions),
+  );
+  const policy = await readPolicy(namespace, name);
+  if (!policy) throw new Error(`TokenPolicy ${namespace}/${name} disappeared`);
+  return policy;
+}
+
+export async function waitForIssuer(
+  name: string,
+  expected: string,
+  timeout = 30_000,
+): Promise<ClusterTokenIssuer> {
+  const readiness = async () => {
+    const ready = (await readClusterIssuer(name)).status?.conditions?.find((c) => c.type === 'Ready');
+    return ready ? `${ready.status}/${ready.reason}` : 'none';
+  };
+  await waitUntil(`ClusterTokenIssuer ${name} Ready`, readiness, expected, timeout, async () =>
+    JSON.stringify((await readClusterIssuer(name)).status?.conditions),
+  );
+  return readClusterIssuer(name);
+}
+
+/** A Secret's data, decoded; undefined if it does not exist. */
+export async function secretData(
+  namespace: string,
+  name: string,
+): Promise<Record<string, string> | undefined> {
+  try {
+    const secret = await adminKubeConfig().makeApiClient(CoreV1Api).readNamespacedSecret({ namespace, name });
+    return Object.fromEntries(
+      Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+    );
+  } catch {
+    return undefined;
+  }
+}
