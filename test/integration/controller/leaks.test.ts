@@ -1,0 +1,138 @@
+/**
+ * Invariant 5: no secret material in logs, Events, status or error messages. Runs the controller
+ * through issuance, refresh tokens, a KV-held signing key, drift correction, deletion and failing
+ * Vault logins, then scans everything a person or a log pipeline can see for every secret that
+ * exists: tokens, refresh tokens, private key material and Vault credentials.
+ */
+import { CoreV1Api, EventsV1Api } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PolicyTokenRecord } from '../../../src/core/records.ts';
+import {
+  adminKubeConfig,
+  createNamespace,
+  environment,
+  uniqueName,
+  vaultClient,
+} from '../../support/environment.ts';
+import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../../support/operator.ts';
+import {
+  createClusterIssuer,
+  createPolicy,
+  customObjects,
+  deletePolicy,
+  readPolicy,
+  waitForIssuer,
+  waitForPolicy,
+  waitUntil,
+} from '../../support/resources.ts';
+
+let namespace: string;
+let operator: TestOperator;
+const kvIssuer = uniqueName('kv-issuer');
+const brokenIssuer = uniqueName('broken-issuer');
+const BAD_VAULT_TOKEN = `hvs.${'X'.repeat(24)}leak-canary`;
+
+beforeAll(async () => {
+  namespace = await createNamespace('leaks');
+  const transitMount = await enableEngine('transit', 'transit');
+  operator = await startTestOperator(testConfig({ namespace, transitMount }));
+  await createClusterIssuer(kvIssuer, {
+    issuer: 'https://tokens.leaks.example',
+    signing: { algorithm: 'RS256', backend: 'kv' },
+  });
+  await adminKubeConfig()
+    .makeApiClient(CoreV1Api)
+    .createNamespacedSecret({
+      namespace,
+      body: { metadata: { name: 'bad-token' }, stringData: { token: BAD_VAULT_TOKEN } },
+    });
+  await createClusterIssuer(brokenIssuer, {
+    issuer: 'https://tokens.broken.example',
+    vault: { auth: { token: { secretRef: { name: 'bad-token' } } } },
+  });
+  await waitForIssuer(kvIssuer, 'True/KeyReady');
+  await waitForIssuer(brokenIssuer, 'False/VaultAuthFailed');
+
+  await createPolicy(namespace, 'jwt', {
+    issuerRef: { name: kvIssuer },
+    token: { type: 'jwt', jwt: { audience: ['api'] }, ttl: '1h', refresh: { enabled: true } },
+    secret: { name: 'jwt' },
+  });
+  await createPolicy(namespace, 'opaque', {
+    issuerRef: { name: kvIssuer },
+    token: { type: 'opaque', ttl: '1h' },
+    secret: { name: 'opaque' },
+  });
+  await createPolicy(namespace, 'broken', {
+    issuerRef: { name: brokenIssuer },
+    token: { type: 'opaque', ttl: '1h' },
+    secret: { name: 'broken' },
+  });
+  await waitForPolicy(namespace, 'jwt', 'True/Issued');
+  await waitForPolicy(namespace, 'opaque', 'True/Issued');
+  await waitForPolicy(namespace, 'broken', 'False/IssuerNotReady');
+  // Drift and deletion exercise the Secret and revocation paths.
+  await adminKubeConfig().makeApiClient(CoreV1Api).deleteNamespacedSecret({ namespace, name: 'opaque' });
+  await deletePolicy(namespace, 'jwt');
+  await waitUntil('jwt policy deleted', async () => (await readPolicy(namespace, 'jwt')) === undefined, true);
+}, 120_000);
+
+afterAll(async () => {
+  await operator.stop();
+});
+
+async function secretsThatExist(): Promise<string[]> {
+  const vault = vaultClient();
+  const prefix = `secret/data/${operator.config.vault.pathPrefix}/${kvIssuer}`;
+  const secrets = [environment().vaultToken, BAD_VAULT_TOKEN];
+  for (const name of ['jwt', 'opaque']) {
+    const record = (
+      (await vault.read(`${prefix}/policies/${namespace}/${name}`)) as { data: { data: PolicyTokenRecord } }
+    ).data.data;
+    for (const v of record.versions) {
+      secrets.push(v.token, ...(v.refreshToken ? [v.refreshToken] : []));
+      // The signature part alone is secret-equivalent too.
+      if (v.type === 'jwt') secrets.push(v.token.split('.')[2] ?? '');
+    }
+  }
+  const keys = (await vault.read(`${prefix}/signing-keys`)) as {
+    data: { data: { keys: { privateJwk: Record<string, string> }[] } };
+  };
+  for (const key of keys.data.data.keys) {
+    for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi']) secrets.push(key.privateJwk[member] ?? '');
+  }
+  return secrets.filter((s) => s.length >= 16);
+}
+
+describe('leak scan', () => {
+  it('finds no secret in logs, Events or status', async () => {
+    const secrets = await secretsThatExist();
+    expect(secrets.length).toBeGreaterThanOrEqual(12);
+
+    const events = await adminKubeConfig().makeApiClient(EventsV1Api).listEventForAllNamespaces();
+    const policies: unknown = await customObjects().listNamespacedCustomObject({
+      group: 'tokensmith.dev',
+      version: 'v1alpha1',
+      namespace,
+      plural: 'tokenpolicies',
+    });
+    const issuers: unknown = await customObjects().listClusterCustomObject({
+      group: 'tokensmith.dev',
+      version: 'v1alpha1',
+      plural: 'clustertokenissuers',
+    });
+    const visible = {
+      logs: operator.logs(),
+      events: JSON.stringify(events.items),
+      policies: JSON.stringify(policies),
+      issuers: JSON.stringify(issuers),
+    };
+    // The scan is not empty: the run produced warnings, events and statuses to look through.
+    expect(visible.logs).toContain('reconcile failed');
+    expect(visible.events).toContain('VaultAuthFailed');
+    for (const [where, text] of Object.entries(visible)) {
+      const found = secrets.filter((s) => text.includes(s)).map((s) => `${s.slice(0, 6)}…`);
+      expect(found, `secret material in ${where}`).toEqual([]);
+    }
+  });
+});
