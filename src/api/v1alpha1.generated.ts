@@ -364,6 +364,17 @@ export interface TokenVersion {
    * For a revoked token, when it was revoked.
    */
   revokedAt?: string;
+  /**
+   * For a revoked token, why: OverlapEnded (replaced, overlap over), Compromised (revoked at
+   * once through the tokensmith.dev/revoke annotation), PolicyDeleted, or Abandoned (minted
+   * but never published).
+   */
+  revokeReason?: string;
+  /**
+   * Why this version was minted: Initial, Renewal, Expired, SpecChanged, Scheduled, Requested
+   * (tokensmith.dev/rotate), Compromised or Revoked.
+   */
+  mintReason?: string;
 }
 
 /**

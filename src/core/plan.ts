@@ -4,23 +4,43 @@
  * and asks again until nothing is left to do, so a crash between any two steps resumes at the
  * right place (invariants 1–4 of DESIGN.md):
  *
- *   mint     record a new version in Vault as `pending` (the token exists nowhere else yet)
+ *   mint     record a new version in Vault as `pending` (the token exists nowhere else yet),
+ *            together with the requests (schedule, annotations) it satisfies
  *   publish  write the pending version to the Secret (only ever a version Vault recorded)
  *   activate mark it active and the previous one retiring (their overlap starts now)
  *   sync     restore a Secret that drifted from the active version
  *   revoke   end versions whose overlap is over, and abandoned pending versions
  *   prune    forget revoked/expired versions beyond historyLimit
  */
-import type { PolicyTokenRecord, TokenVersionRecord } from './records.ts';
+import type { HandledRequests, PolicyTokenRecord, TokenVersionRecord } from './records.ts';
 
-export type MintReason = 'Initial' | 'Renewal' | 'Expired' | 'SpecChanged' | 'Requested' | 'Revoked';
+export type MintReason =
+  'Initial' | 'Renewal' | 'Expired' | 'SpecChanged' | 'Scheduled' | 'Requested' | 'Compromised' | 'Revoked';
+
+export type RevokeScope = 'current' | 'previous' | 'all';
+
+/**
+ * Requests not acted on yet (the reconciler compares them with the record's `handled`): a
+ * schedule fire time that is due, and new values of the rotate and revoke annotations.
+ */
+export interface PendingRequests {
+  /** ISO time of the latest due schedule fire time. */
+  scheduledAt?: string;
+  rotate?: string;
+  revoke?: { value: string; scope: RevokeScope };
+}
 
 export type PlanStep =
-  | { kind: 'mint'; reason: MintReason }
+  | { kind: 'mint'; reason: MintReason; handles: HandledRequests; onActivate?: 'revokeCurrent' | 'revokeAll' }
   | { kind: 'publish'; version: number }
   | { kind: 'activate'; version: number }
   | { kind: 'sync'; version: number }
-  | { kind: 'revoke'; versions: number[]; reason: 'OverlapEnded' | 'Abandoned' | 'Expired' }
+  | {
+      kind: 'revoke';
+      versions: number[];
+      reason: 'OverlapEnded' | 'Abandoned' | 'Expired' | 'Compromised';
+      handles?: HandledRequests;
+    }
   | { kind: 'prune'; versions: number[] }
   | { kind: 'none'; nextCheckAt?: Date };
 
@@ -35,8 +55,9 @@ export interface PlanInput {
   renewBeforeMs: number;
   overlapMs: number;
   historyLimit: number;
-  /** A rotation was asked for (annotation or schedule) and has not been done yet. */
-  rotationRequested: boolean;
+  requests: PendingRequests;
+  /** When the schedule fires next (after the last one handled), for the requeue time. */
+  nextScheduledAt?: Date;
 }
 
 const ms = (iso: string | undefined) => (iso ? Date.parse(iso) : Number.NaN);
@@ -70,9 +91,39 @@ function mintReason(input: PlanInput, active: TokenVersionRecord | undefined): M
   const now = input.now.getTime();
   if (ms(active.expiresAt) <= now) return 'Expired';
   if (active.specHash !== input.specHash) return 'SpecChanged';
-  if (input.rotationRequested) return 'Requested';
+  if (input.requests.rotate !== undefined) return 'Requested';
+  if (input.requests.scheduledAt !== undefined) return 'Scheduled';
   if (renewalDueAt(active, input.renewBeforeMs).getTime() <= now) return 'Renewal';
   return undefined;
+}
+
+/** Every outstanding request that a rotation now satisfies: one rotation for all of them. */
+function handledBy(requests: PendingRequests): HandledRequests {
+  return {
+    ...(requests.scheduledAt === undefined ? {} : { schedule: requests.scheduledAt }),
+    ...(requests.rotate === undefined ? {} : { rotate: requests.rotate }),
+    ...(requests.revoke === undefined ? {} : { revoke: requests.revoke.value }),
+  };
+}
+
+/**
+ * A compromise: replace the current token and revoke it (and for `all`, the retiring ones) as
+ * soon as the replacement is published; for `previous`, revoke the retiring ones now.
+ */
+function revocationStep(input: PlanInput, active: TokenVersionRecord | undefined): PlanStep | undefined {
+  const request = input.requests.revoke;
+  if (!request) return undefined;
+  if (request.scope === 'previous') {
+    const retiring = input.record?.versions.filter((v) => v.state === 'retiring').map((v) => v.version) ?? [];
+    return { kind: 'revoke', versions: retiring, reason: 'Compromised', handles: { revoke: request.value } };
+  }
+  if (!active) return undefined; // the mint that follows handles it
+  return {
+    kind: 'mint',
+    reason: 'Compromised',
+    handles: handledBy(input.requests),
+    onActivate: request.scope === 'all' ? 'revokeAll' : 'revokeCurrent',
+  };
 }
 
 /** Versions to revoke now: retiring ones whose overlap is over, and any past their expiry. */
@@ -108,6 +159,7 @@ function nextCheck(input: PlanInput, active: TokenVersionRecord | undefined): Da
   for (const v of input.record?.versions ?? []) {
     if (v.state === 'retiring') times.push(ms(v.retiringSince) + input.overlapMs, ms(v.expiresAt));
   }
+  if (input.nextScheduledAt) times.push(input.nextScheduledAt.getTime());
   const future = times.filter((t) => Number.isFinite(t) && t > input.now.getTime());
   return future.length > 0 ? new Date(Math.min(...future)) : undefined;
 }
@@ -118,12 +170,14 @@ export function planNextStep(input: PlanInput): PlanStep {
   if (pending) return pendingStep(input, pending);
 
   const active = activeVersion(input.record);
+  const revocation = revocationStep(input, active);
+  if (revocation) return revocation;
   const reason = mintReason(input, active);
-  if (reason) return { kind: 'mint', reason };
+  if (reason) return { kind: 'mint', reason, handles: handledBy(input.requests) };
   if (active && !input.secretInSync) return { kind: 'sync', version: active.version };
 
-  const revocation = dueRevocations(input);
-  if (revocation) return revocation;
+  const overlapEnded = dueRevocations(input);
+  if (overlapEnded) return overlapEnded;
   const prune = prunable(input);
   if (prune.length > 0) return { kind: 'prune', versions: prune };
 

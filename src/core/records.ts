@@ -34,6 +34,10 @@ export interface TokenVersionRecord {
   issuedAt: string;
   expiresAt: string;
   publishedAt?: string;
+  /** What activating this version does to the older ones: revoke at once (a compromise). */
+  onActivate?: 'revokeCurrent' | 'revokeAll';
+  /** Why this version was minted (Initial, Renewal, Scheduled, Requested, Compromised…). */
+  mintReason?: string;
   retiringSince?: string;
   revokedAt?: string;
   revokeReason?: string;
@@ -48,6 +52,19 @@ export interface PolicyTokenRecord {
   /** The highest version ever minted, so numbers are never reused. */
   lastVersion: number;
   versions: TokenVersionRecord[];
+  /**
+   * Requests already acted on, written in the same check-and-set as the action, so a request is
+   * acted on exactly once even across crashes: the last schedule fire time, and the values of the
+   * rotate and revoke annotations.
+   */
+  handled?: HandledRequests;
+}
+
+export interface HandledRequests {
+  /** ISO time of the last schedule fire time acted on. */
+  schedule?: string;
+  rotate?: string;
+  revoke?: string;
 }
 
 /** Where a token hash points: the policy and version it belongs to. */

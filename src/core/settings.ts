@@ -32,6 +32,10 @@ export interface PolicySettings {
   /** How long the previous token stays valid after the new one is published; default 0. */
   overlapMs: number;
   historyLimit: number;
+  /** A cron schedule for rotations, besides renewBefore. */
+  schedule?: { expression: string; timeZone?: string };
+  /** Workloads restarted after each rotation. */
+  workloads: { kind: 'Deployment' | 'StatefulSet' | 'DaemonSet'; name: string }[];
   secret: {
     name: string;
     keys: { token: string; refreshToken: string; expiresAt: string; previous?: string };
@@ -45,7 +49,10 @@ export function shapeHash(shape: TokenShape): string {
   return stableHash(shape).slice(0, 16);
 }
 
-/** The default renewBefore: a third of the lifetime, like cert-manager's renewal at 2/3. */
-export function defaultRenewBefore(ttlMs: number): number {
-  return Math.floor(ttlMs / 3);
+/**
+ * The default renewBefore: a third of the lifetime (like cert-manager's renewal at 2/3), and at
+ * least the overlap, so the previous token is still valid for its whole overlap window.
+ */
+export function defaultRenewBefore(ttlMs: number, overlapMs = 0): number {
+  return Math.max(Math.floor(ttlMs / 3), overlapMs);
 }

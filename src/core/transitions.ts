@@ -2,7 +2,7 @@
  * Pure transitions of a policy's Vault record, one per plan step. Each returns a new record;
  * the reconciler writes it with check-and-set, so a lost race is retried from fresh state.
  */
-import type { PolicyTokenRecord, TokenVersionRecord } from './records.ts';
+import type { HandledRequests, PolicyTokenRecord, TokenVersionRecord } from './records.ts';
 
 function update(
   record: PolicyTokenRecord,
@@ -12,20 +12,49 @@ function update(
   return { ...record, versions: record.versions.map((v) => (versions.includes(v.version) ? change(v) : v)) };
 }
 
-/** Adds a freshly minted version as pending. */
-export function withMinted(record: PolicyTokenRecord, minted: TokenVersionRecord): PolicyTokenRecord {
-  return { ...record, lastVersion: minted.version, versions: [...record.versions, minted] };
+/** Records requests as acted on (in the same write as the action). */
+export function withHandled(
+  record: PolicyTokenRecord,
+  handles: HandledRequests | undefined,
+): PolicyTokenRecord {
+  if (!handles || Object.keys(handles).length === 0) return record;
+  return { ...record, handled: { ...record.handled, ...handles } };
 }
 
-/** Makes `version` current and active; the previous active version starts retiring. */
+/** Adds a freshly minted version as pending, with the requests it satisfies. */
+export function withMinted(
+  record: PolicyTokenRecord,
+  minted: TokenVersionRecord,
+  handles?: HandledRequests,
+): PolicyTokenRecord {
+  return withHandled(
+    { ...record, lastVersion: minted.version, versions: [...record.versions, minted] },
+    handles,
+  );
+}
+
+/**
+ * Makes `version` current and active. The previous active version starts retiring (its overlap
+ * begins now) — or, for a version minted after a compromise, is revoked at once, with the
+ * retiring ones too for `revokeAll`.
+ */
 export function withActivated(record: PolicyTokenRecord, version: number, now: Date): PolicyTokenRecord {
   const at = now.toISOString();
+  const onActivate = record.versions.find((v) => v.version === version)?.onActivate;
+  const revoke = (v: TokenVersionRecord): TokenVersionRecord => ({
+    ...v,
+    state: 'revoked',
+    revokedAt: at,
+    revokeReason: 'Compromised',
+  });
   return {
     ...record,
     currentVersion: version,
     versions: record.versions.map((v) => {
       if (v.version === version) return { ...v, state: 'active', publishedAt: v.publishedAt ?? at };
-      if (v.state === 'active') return { ...v, state: 'retiring', retiringSince: at };
+      if (v.state === 'active')
+        return onActivate ? revoke(v) : { ...v, state: 'retiring', retiringSince: at };
+      if (v.state === 'retiring' && onActivate === 'revokeAll') return revoke(v);
       return v;
     }),
   };

@@ -30,3 +30,19 @@ export interface EventSink {
     event: { type: 'Normal' | 'Warning'; reason: string; action: string; note: string },
   ): void;
 }
+
+/** Restarts workloads once per token version (idempotent: see src/kube/workloads.ts). */
+export interface WorkloadRestarterPort {
+  ensureRestartedFor(
+    policy: ObjectKey,
+    workloads: { kind: 'Deployment' | 'StatefulSet' | 'DaemonSet'; name: string }[],
+    tokenFingerprint: string,
+  ): Promise<
+    {
+      kind: string;
+      name: string;
+      outcome: 'restarted' | 'unchanged' | 'missing' | 'failed';
+      message?: string;
+    }[]
+  >;
+}

@@ -4,15 +4,16 @@
  * idempotent: it never looks at what event woke it, and a crash between steps resumes correctly.
  */
 import type { TokenPolicy } from '../../api/v1alpha1.generated.ts';
-import { API_VERSION, FINALIZER, KIND } from '../../api/constants.ts';
+import { ANNOTATION, API_VERSION, FINALIZER, KIND } from '../../api/constants.ts';
 import { checkGuardrails } from '../../core/guardrails.ts';
 import { activeVersion, planNextStep, type PlanStep } from '../../core/plan.ts';
-import type { PolicyTokenRecord } from '../../core/records.ts';
+import type { PolicyTokenRecord, TokenVersionRecord } from '../../core/records.ts';
 import { shapeHash, type PolicySettings } from '../../core/settings.ts';
 import { tokenHash } from '../../core/fingerprint.ts';
 import type { RandomBytes } from '../../core/opaque.ts';
 import {
   emptyRecord,
+  withHandled,
   withActivated,
   withAllRevoked,
   withMinted,
@@ -24,7 +25,7 @@ import type { IssuerResolver, IssuerRef, ResolvedIssuer } from '../../issuers/re
 import type { Logger } from '../../log.ts';
 import type { Clock, ObjectKey, Versioned } from '../../ports.ts';
 import { mintVersion } from './mint.ts';
-import type { EventSink, PolicyWriter, SecretPort } from './ports.ts';
+import type { EventSink, PolicyWriter, SecretPort, WorkloadRestarterPort } from './ports.ts';
 import {
   desiredSecret,
   desiredSecretData,
@@ -33,6 +34,7 @@ import {
   tokenInSecret,
   type PolicyIdentity,
 } from './secret.ts';
+import { pendingRequests } from './requests.ts';
 import { policySettings } from './settings.ts';
 import { READY_REASON, policyStatus, type ReadyOutcome } from './status.ts';
 
@@ -48,17 +50,17 @@ export interface PolicyReconcilerDeps {
   secrets: SecretPort;
   writer: PolicyWriter;
   events: EventSink;
+  /** Restarts the workloads a policy names once per new token version; none: not restarted. */
+  workloads?: WorkloadRestarterPort;
+  /** Largest per-policy delay added to schedule fire times (spreads shared schedules). Default 0. */
+  scheduleJitterMs?: number;
+  /** Called after each executed step; fault-injection tests crash the process here. */
+  afterStep?: (step: Exclude<PlanStep, { kind: 'none' }>) => void;
 }
 
 export interface ReconcileResult {
   requeueAfterMs?: number;
 }
-
-const EVENT_FOR_STEP: Partial<Record<PlanStep['kind'], { reason: string; action: string }>> = {
-  activate: { reason: 'Issued', action: 'Issue' },
-  sync: { reason: 'SecretRestored', action: 'Sync' },
-  revoke: { reason: 'Revoked', action: 'Revoke' },
-};
 
 export class TokenPolicyReconciler {
   private readonly deps: PolicyReconcilerDeps;
@@ -99,6 +101,7 @@ export class TokenPolicyReconciler {
       const result = await this.converge(policy, identity, settings, issuer, log);
       record = result.record;
       const active = activeVersion(record);
+      if (active) await this.restartWorkloads(policy, key, settings, active);
       await this.writeStatus(policy, record, settings, {
         ready: true,
         reason: READY_REASON.issued,
@@ -155,6 +158,23 @@ export class TokenPolicyReconciler {
       }
       const inSecret = tokenInSecret(secret, settings);
       const active = activeVersion(record);
+      const requests = pendingRequests({
+        annotations: policy.metadata?.annotations,
+        uid: identity.uid,
+        createdAt: new Date(policy.metadata?.creationTimestamp ?? now),
+        settings,
+        record,
+        now,
+        jitterMaxMs: this.deps.scheduleJitterMs ?? 0,
+      });
+      if (requests.invalidRevoke !== undefined) {
+        this.deps.events.record(policy, {
+          type: 'Warning',
+          reason: 'InvalidRequest',
+          action: 'Revoke',
+          note: `annotation ${ANNOTATION.revoke}="${requests.invalidRevoke.slice(0, 64)}" is not understood: use current, previous or all (optionally followed by :anything to repeat)`,
+        });
+      }
       const step = planNextStep({
         now,
         record,
@@ -166,20 +186,21 @@ export class TokenPolicyReconciler {
         renewBeforeMs: settings.renewBeforeMs,
         overlapMs: settings.overlapMs,
         historyLimit: settings.historyLimit,
-        rotationRequested: false,
+        requests: requests.pending,
+        ...(requests.nextScheduledAt ? { nextScheduledAt: requests.nextScheduledAt } : {}),
       });
       if (step.kind === 'none')
         return { record, ...(step.nextCheckAt ? { nextCheckAt: step.nextCheckAt } : {}) };
-      log.debug({ step: step.kind }, 'executing step');
+      log.debug({ step: step.kind, ...('reason' in step ? { reason: step.reason } : {}) }, 'executing step');
       try {
         await this.execute(step, { policy, identity, settings, issuer, record, stored, now });
       } catch (err) {
         if (isTokensmithError(err, 'VaultConflict')) continue; // someone wrote first: re-read, re-plan
         throw err;
       }
-      const event = EVENT_FOR_STEP[step.kind];
-      if (event)
-        this.deps.events.record(policy, { type: 'Normal', ...event, note: describeStep(step, settings) });
+      this.deps.afterStep?.(step);
+      const event = eventFor(step, record);
+      if (event) this.deps.events.record(policy, { type: 'Normal', ...event });
     }
     throw new TokensmithError(
       'VaultConflict',
@@ -223,6 +244,8 @@ export class TokenPolicyReconciler {
           now,
           random: this.deps.random,
         });
+        minted.mintReason = step.reason;
+        if (step.onActivate) minted.onActivate = step.onActivate;
         // Index first: a crash after this leaves an index entry for a token nobody holds (harmless);
         // the other order could leave a live token that introspection cannot find.
         await issuer.store.putIndex(minted.tokenHash, { ...key, version: minted.version, kind: 'token' });
@@ -233,7 +256,7 @@ export class TokenPolicyReconciler {
             kind: 'refreshToken',
           });
         }
-        await write(withMinted(record, minted));
+        await write(withMinted(record, minted, step.handles));
         return;
       }
       case 'publish':
@@ -248,7 +271,7 @@ export class TokenPolicyReconciler {
         await write(withActivated(record, step.version, now));
         return;
       case 'revoke':
-        await write(withRevoked(record, step.versions, now, step.reason));
+        await write(withHandled(withRevoked(record, step.versions, now, step.reason), step.handles));
         return;
       case 'prune': {
         for (const v of record.versions.filter((x) => step.versions.includes(x.version))) {
@@ -257,6 +280,34 @@ export class TokenPolicyReconciler {
         }
         await write(withPruned(record, step.versions));
         return;
+      }
+    }
+  }
+
+  /** Restarts the named workloads once for the active version (idempotent; see src/kube/workloads.ts). */
+  private async restartWorkloads(
+    policy: TokenPolicy,
+    key: ObjectKey,
+    settings: PolicySettings,
+    active: TokenVersionRecord,
+  ): Promise<void> {
+    if (!this.deps.workloads || settings.workloads.length === 0) return;
+    const results = await this.deps.workloads.ensureRestartedFor(key, settings.workloads, active.fingerprint);
+    for (const r of results) {
+      if (r.outcome === 'restarted') {
+        this.deps.events.record(policy, {
+          type: 'Normal',
+          reason: 'WorkloadRestarted',
+          action: 'Restart',
+          note: `restarted ${r.kind} ${r.name} for token version ${active.version}`,
+        });
+      } else if (r.outcome !== 'unchanged') {
+        this.deps.events.record(policy, {
+          type: 'Warning',
+          reason: r.outcome === 'missing' ? 'WorkloadMissing' : 'WorkloadRestartFailed',
+          action: 'Restart',
+          note: `${r.kind} ${r.name}: ${r.message ?? r.outcome}`,
+        });
       }
     }
   }
@@ -318,22 +369,57 @@ export class TokenPolicyReconciler {
       now: this.deps.clock.now(),
       record,
       renewBeforeMs: settings?.renewBeforeMs,
+      overlapMs: settings?.overlapMs,
       outcome,
     });
     await this.deps.writer.applyStatus(policy, status);
   }
 }
 
-function describeStep(step: PlanStep, settings: PolicySettings): string {
+/** The Event for a step a person wants to know about; undefined for internal steps. */
+function eventFor(
+  step: PlanStep,
+  before: PolicyTokenRecord | undefined,
+): { reason: string; action: string; note: string } | undefined {
   switch (step.kind) {
-    case 'activate':
-      return `token version ${step.version} published to Secret ${settings.secret.name}`;
+    case 'activate': {
+      const version = before?.versions.find((v) => v.version === step.version);
+      const why = version?.mintReason ?? 'Initial';
+      if (why === 'Initial') {
+        return {
+          reason: 'Issued',
+          action: 'Issue',
+          note: `token version ${step.version} published to the Secret`,
+        };
+      }
+      const previous = before?.currentVersion ?? 0;
+      const after = version?.onActivate
+        ? `version ${previous} revoked at once`
+        : `version ${previous} retiring`;
+      return {
+        reason: 'Rotated',
+        action: 'Rotate',
+        note: `token version ${step.version} published to the Secret (${why}); ${after}`,
+      };
+    }
     case 'sync':
-      return `Secret ${settings.secret.name} did not hold token version ${step.version}; restored it`;
+      return {
+        reason: 'SecretRestored',
+        action: 'Sync',
+        note: `the Secret did not hold token version ${step.version}; restored it`,
+      };
     case 'revoke':
-      return `revoked token version(s) ${step.versions.join(', ')} (${step.reason})`;
+      if (step.reason === 'Abandoned') return undefined;
+      return {
+        reason: 'Revoked',
+        action: 'Revoke',
+        note:
+          step.versions.length > 0
+            ? `revoked token version(s) ${step.versions.join(', ')} (${step.reason})`
+            : `nothing to revoke (${step.reason})`,
+      };
     default:
-      return step.kind;
+      return undefined;
   }
 }
 

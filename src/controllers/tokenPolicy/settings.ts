@@ -1,6 +1,7 @@
 /** Resolves a TokenPolicy spec into PolicySettings: the API defaults, made explicit. */
 import type { TokenPolicy } from '../../api/v1alpha1.generated.ts';
 import { parseDuration } from '../../core/duration.ts';
+import { scheduleProblem } from '../../core/schedule.ts';
 import {
   DEFAULT_HISTORY_LIMIT,
   DEFAULT_REFRESH_TTL_FACTOR,
@@ -33,11 +34,18 @@ export function policySettings(policy: TokenPolicy): PolicySettings {
         }
       : undefined;
     const rotation = spec.rotation;
+    const overlapMs = rotation?.overlap ? parseDuration(rotation.overlap) : 0;
     const renewBeforeMs = rotation?.renewBefore
       ? parseDuration(rotation.renewBefore)
-      : defaultRenewBefore(ttlMs);
-    const overlapMs = rotation?.overlap ? parseDuration(rotation.overlap) : 0;
+      : defaultRenewBefore(ttlMs, overlapMs);
     if (renewBeforeMs >= ttlMs) throw new RangeError('rotation.renewBefore must be shorter than token.ttl');
+    const schedule = rotation?.schedule
+      ? { expression: rotation.schedule, ...(rotation.timeZone ? { timeZone: rotation.timeZone } : {}) }
+      : undefined;
+    if (schedule) {
+      const problem = scheduleProblem(schedule);
+      if (problem) throw new RangeError(problem);
+    }
     const keys = spec.secret.keys;
     return {
       shape: {
@@ -65,6 +73,8 @@ export function policySettings(policy: TokenPolicy): PolicySettings {
       renewBeforeMs,
       overlapMs,
       historyLimit: rotation?.historyLimit ?? DEFAULT_HISTORY_LIMIT,
+      ...(schedule ? { schedule } : {}),
+      workloads: (spec.workloads ?? []).map((w) => ({ kind: w.kind, name: w.name })),
       secret: {
         name: spec.secret.name,
         keys: {

@@ -26,6 +26,7 @@ export function policyStatus(options: {
   now: Date;
   record: PolicyTokenRecord | undefined;
   renewBeforeMs: number | undefined;
+  overlapMs?: number | undefined;
   outcome: ReadyOutcome;
 }): TokenPolicyStatus {
   const { previous, record, now } = options;
@@ -55,6 +56,13 @@ export function policyStatus(options: {
       status.nextRotationAt = renewalDueAt(active, options.renewBeforeMs).toISOString();
     }
   }
+  const handled = record?.handled;
+  if (handled?.rotate !== undefined || handled?.revoke !== undefined) {
+    status.handledRequests = {
+      ...(handled.rotate !== undefined ? { rotate: handled.rotate } : {}),
+      ...(handled.revoke !== undefined ? { revoke: handled.revoke } : {}),
+    };
+  }
   if (record && record.versions.length > 0) {
     status.versions = [...record.versions]
       .sort((a, b) => b.version - a.version)
@@ -65,7 +73,13 @@ export function policyStatus(options: {
         state: v.state,
         issuedAt: v.issuedAt,
         expiresAt: v.expiresAt,
+        ...(v.kid ? { kid: v.kid } : {}),
+        ...(v.retiringSince && v.state === 'retiring' && options.overlapMs !== undefined
+          ? { retireAt: new Date(Date.parse(v.retiringSince) + options.overlapMs).toISOString() }
+          : {}),
         ...(v.revokedAt ? { revokedAt: v.revokedAt } : {}),
+        ...(v.revokeReason ? { revokeReason: v.revokeReason } : {}),
+        ...(v.mintReason ? { mintReason: v.mintReason } : {}),
       }));
   }
   return status;

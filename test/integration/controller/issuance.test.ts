@@ -214,6 +214,6 @@ describe('issuance', () => {
     const { stdout: described } = await kubectl('describe', 'tp', '-n', namespace, 'opaque');
     expect(described).toMatch(/Type:\s+Ready/);
     expect(described).toMatch(/Reason:\s+Issued/);
-    expect(described).toMatch(/Normal\s+Issued\s+.*token version 1 published to Secret opaque-token/);
+    expect(described).toMatch(/Normal\s+Issued\s+.*token version 1 published to the Secret/);
   });
 });

@@ -25,7 +25,7 @@ function input(rec: PolicyTokenRecord | undefined, overrides: Partial<PlanInput>
     renewBeforeMs: 8 * HOUR,
     overlapMs: 10 * 60_000,
     historyLimit: 3,
-    rotationRequested: false,
+    requests: {},
     ...overrides,
   };
 }
@@ -34,7 +34,7 @@ const cases: { name: string; input: PlanInput; step: PlanStep }[] = [
   {
     name: 'no record: mint the first token',
     input: input(undefined),
-    step: { kind: 'mint', reason: 'Initial' },
+    step: { kind: 'mint', reason: 'Initial', handles: {} },
   },
   {
     name: 'healthy active token: nothing until renewal is due',
@@ -44,27 +44,75 @@ const cases: { name: string; input: PlanInput; step: PlanStep }[] = [
   {
     name: 'renewal due (less than renewBefore left)',
     input: input(record(1, version(1, expiresIn(7 * HOUR)))),
-    step: { kind: 'mint', reason: 'Renewal' },
+    step: { kind: 'mint', reason: 'Renewal', handles: {} },
   },
   {
     name: 'active token expired',
     input: input(record(1, version(1, expiresIn(-1)))),
-    step: { kind: 'mint', reason: 'Expired' },
+    step: { kind: 'mint', reason: 'Expired', handles: {} },
   },
   {
     name: 'spec changed what a token contains',
     input: input(record(1, version(1, withSpec('spec-old')))),
-    step: { kind: 'mint', reason: 'SpecChanged' },
+    step: { kind: 'mint', reason: 'SpecChanged', handles: {} },
   },
   {
-    name: 'rotation requested',
-    input: input(record(1, version(1)), { rotationRequested: true }),
-    step: { kind: 'mint', reason: 'Requested' },
+    name: 'rotation requested by annotation',
+    input: input(record(1, version(1)), { requests: { rotate: '1700000000' } }),
+    step: { kind: 'mint', reason: 'Requested', handles: { rotate: '1700000000' } },
+  },
+  {
+    name: 'schedule fire time due',
+    input: input(record(1, version(1)), { requests: { scheduledAt: T0.toISOString() } }),
+    step: { kind: 'mint', reason: 'Scheduled', handles: { schedule: T0.toISOString() } },
+  },
+  {
+    name: 'several triggers at once: one rotation handles them all',
+    input: input(record(1, version(1, withSpec('spec-old'))), {
+      requests: { scheduledAt: T0.toISOString(), rotate: 'now' },
+    }),
+    step: { kind: 'mint', reason: 'SpecChanged', handles: { schedule: T0.toISOString(), rotate: 'now' } },
+  },
+  {
+    name: 'current token compromised: mint a replacement that revokes it on activation',
+    input: input(record(1, version(1)), { requests: { revoke: { value: 'current:1', scope: 'current' } } }),
+    step: {
+      kind: 'mint',
+      reason: 'Compromised',
+      handles: { revoke: 'current:1' },
+      onActivate: 'revokeCurrent',
+    },
+  },
+  {
+    name: 'all tokens compromised',
+    input: input(record(2, version(1, retiring(-60_000)), version(2)), {
+      requests: { revoke: { value: 'all', scope: 'all' } },
+    }),
+    step: { kind: 'mint', reason: 'Compromised', handles: { revoke: 'all' }, onActivate: 'revokeAll' },
+  },
+  {
+    name: 'previous token compromised: revoke the retiring ones now, no new token',
+    input: input(record(2, version(1, retiring(-60_000)), version(2)), {
+      requests: { revoke: { value: 'previous', scope: 'previous' } },
+    }),
+    step: { kind: 'revoke', versions: [1], reason: 'Compromised', handles: { revoke: 'previous' } },
+  },
+  {
+    name: 'a compromise waits for an in-flight rotation to finish first',
+    input: input(record(1, version(1), version(2, pending())), {
+      requests: { revoke: { value: 'current', scope: 'current' } },
+    }),
+    step: { kind: 'publish', version: 2 },
+  },
+  {
+    name: 'healthy token: the next schedule fire time bounds the next check',
+    input: input(record(1, version(1)), { nextScheduledAt: at(HOUR) }),
+    step: { kind: 'none', nextCheckAt: at(HOUR) },
   },
   {
     name: 'current version revoked: replace it',
     input: input(record(1, version(1, revoked()))),
-    step: { kind: 'mint', reason: 'Revoked' },
+    step: { kind: 'mint', reason: 'Revoked', handles: {} },
   },
   {
     name: 'pending version not yet in the Secret: publish it',
@@ -138,5 +186,33 @@ describe('planNextStep', () => {
       else if (step.kind === 'activate' && rec) rec = { ...rec, currentVersion: 1, versions: [version(1)] };
     }
     expect(steps).toEqual(['mint', 'publish', 'activate', 'none']);
+  });
+});
+
+describe('activation', () => {
+  it('starts the overlap of the previous version, or revokes it at once after a compromise', async () => {
+    const { withActivated } = await import('../../../src/core/transitions.ts');
+    const normal = withActivated(
+      record(2, version(1, retiring(-HOUR)), version(2), version(3, pending())),
+      3,
+      T0,
+    );
+    expect(normal.versions.map((v) => v.state)).toEqual(['retiring', 'retiring', 'active']);
+    expect(normal.versions[1]?.retiringSince).toBe(T0.toISOString());
+
+    const compromised = record(2, version(1, retiring(-HOUR)), version(2), {
+      ...version(3, pending()),
+      onActivate: 'revokeCurrent',
+    });
+    expect(withActivated(compromised, 3, T0).versions.map((v) => [v.state, v.revokeReason])).toEqual([
+      ['retiring', undefined],
+      ['revoked', 'Compromised'],
+      ['active', undefined],
+    ]);
+    const all = {
+      ...compromised,
+      versions: compromised.versions.map((v) => ({ ...v, onActivate: 'revokeAll' as const })),
+    };
+    expect(withActivated(all, 3, T0).versions.map((v) => v.state)).toEqual(['revoked', 'revoked', 'active']);
   });
 });
