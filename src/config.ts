@@ -5,6 +5,7 @@
  * from flags, which any user of the node can see in the process list.
  */
 import { parseArgs } from 'node:util';
+import { parseDuration } from './core/duration.ts';
 
 export type VaultAuthConfig =
   | { method: 'token'; token: string }
@@ -31,6 +32,10 @@ export interface Config {
   };
   kube: { qps: number; burst: number };
   concurrency: number;
+  /** Largest per-policy delay added to schedule fire times, so shared schedules spread out. */
+  scheduleJitterMs: number;
+  /** Workload restarts per second across all policies (burst: twice that, at least 1). */
+  workloadRestartQps: number;
   logLevel: string;
   leaderElection: { enabled: boolean; namespace: string; name: string; identity: string };
 }
@@ -99,6 +104,14 @@ export const FLAGS = {
   'kube-qps': { type: 'string', help: 'requests per second toward the Kubernetes API (default 20)' },
   'kube-burst': { type: 'string', help: 'request burst toward the Kubernetes API (default 40)' },
   concurrency: { type: 'string', help: 'policies reconciled at once (default 4)' },
+  'schedule-jitter': {
+    type: 'string',
+    help: 'largest delay added per policy to cron fire times, spreading policies that share a schedule (default 30s)',
+  },
+  'workload-restart-qps': {
+    type: 'string',
+    help: 'workload restarts per second across all policies, so a mass rotation rolls gradually (default 1)',
+  },
   'log-level': {
     type: 'string',
     help: 'fatal | error | warn | info | debug | trace (default info; env LOG_LEVEL)',
@@ -131,6 +144,15 @@ function positiveNumber(flag: string, value: string | undefined, fallback: numbe
   if (!Number.isFinite(n) || n <= 0)
     throw new ConfigError(`--${flag} must be a positive number, got "${value}"`);
   return n;
+}
+
+function jitter(value: string | undefined): number {
+  if (value === undefined) return 30_000;
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    throw new ConfigError(`--schedule-jitter: ${(err as Error).message}`);
+  }
 }
 
 function required(what: string, value: string | undefined, how: string): string {
@@ -243,6 +265,8 @@ export function parseConfig(sources: ConfigSources): Config | 'help' {
       burst: positiveNumber('kube-burst', str('kube-burst'), 40),
     },
     concurrency: positiveNumber('concurrency', str('concurrency'), 4),
+    scheduleJitterMs: jitter(str('schedule-jitter')),
+    workloadRestartQps: positiveNumber('workload-restart-qps', str('workload-restart-qps'), 1),
     logLevel: str('log-level') ?? env.LOG_LEVEL ?? 'info',
     leaderElection: {
       enabled: values['no-leader-elect'] ? false : ((values['leader-elect'] as boolean | undefined) ?? true),

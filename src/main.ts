@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ConfigError, helpText, parseConfig } from './config.ts';
-import { createLogger } from './log.ts';
-import { startOperator } from './operator.ts';
+import { createLogger, type Logger } from './log.ts';
+import { startOperator, type OperatorOptions } from './operator.ts';
 import { systemClock } from './util/clock.ts';
 
 const USAGE = `usage: tokensmith <command>
@@ -23,6 +23,23 @@ function tryRead(path: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * For crash-safety tests only: TOKENSMITH_FAULT_INJECTION=<step>[:<mint reason>] kills the process
+ * with SIGKILL right after the first such step (mint, publish, activate, sync, revoke, prune).
+ */
+function faultInjection(spec: string | undefined, log: Logger): Pick<OperatorOptions, 'afterStep'> {
+  if (!spec) return {};
+  const [kind, reason] = spec.split(':');
+  log.warn({ faultInjection: spec }, 'fault injection enabled: the process will kill itself');
+  return {
+    afterStep: (step) => {
+      if (step.kind !== kind) return;
+      if (reason !== undefined && (!('reason' in step) || step.reason !== reason)) return;
+      process.kill(process.pid, 'SIGKILL');
+    },
+  };
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -52,7 +69,13 @@ async function run(argv: string[]): Promise<number> {
     },
     'starting tokensmith',
   );
-  const operator = startOperator({ config, kubeConfig, log, clock: systemClock });
+  const operator = startOperator({
+    config,
+    kubeConfig,
+    log,
+    clock: systemClock,
+    ...faultInjection(process.env.TOKENSMITH_FAULT_INJECTION, log),
+  });
   const stop = async (signal: string) => {
     log.info({ signal }, 'stopping');
     await operator.stop();

@@ -17,7 +17,7 @@ import { GROUP, LABEL, MANAGED_SELECTOR, PLURAL, VERSION } from './api/constants
 import type { ClusterTokenIssuer, TokenIssuer, TokenPolicy } from './api/v1alpha1.generated.ts';
 import type { Config } from './config.ts';
 import { IssuerReconciler } from './controllers/issuer/reconciler.ts';
-import { TokenPolicyReconciler } from './controllers/tokenPolicy/reconciler.ts';
+import { TokenPolicyReconciler, type PolicyReconcilerDeps } from './controllers/tokenPolicy/reconciler.ts';
 import { issuerKey, type AnyIssuer } from './issuers/identity.ts';
 import { CachedIssuerResolver } from './issuers/resolver.ts';
 import { IssuerRuntimes } from './issuers/runtimes.ts';
@@ -28,6 +28,7 @@ import { createInformer, type ListOptions, type ResourceInformer } from './kube/
 import { LeaderElector } from './kube/leaderElection.ts';
 import { splitObjectKey } from './kube/objectKey.ts';
 import { createWorkQueue, type WorkQueue } from './kube/workQueue.ts';
+import { createWorkloadRestarter } from './kube/workloads.ts';
 import type { Logger } from './log.ts';
 import type { Clock } from './ports.ts';
 import { createRequestLimiter } from './util/rateLimiter.ts';
@@ -37,6 +38,8 @@ export interface OperatorOptions {
   kubeConfig: KubeConfig;
   log: Logger;
   clock: Clock;
+  /** Called after each executed step of a policy's lifecycle (fault-injection tests). */
+  afterStep?: PolicyReconcilerDeps['afterStep'];
 }
 
 /** A running controller; stop() drains the queues and releases the leader lease. */
@@ -179,6 +182,7 @@ export function startOperator(options: OperatorOptions): Operator {
     sources: credentialSources(kubeConfig, kubeLimiter),
     limiter: vaultLimiter,
     log,
+    clock,
   });
   const policyReconciler = new TokenPolicyReconciler({
     clock,
@@ -189,6 +193,19 @@ export function startOperator(options: OperatorOptions): Operator {
     secrets: secretPort({ kubeConfig, limiter: kubeLimiter, applier, managedSecrets }),
     writer: policyWriter(applier),
     events: eventSink,
+    workloads: createWorkloadRestarter({
+      kubeConfig,
+      limiter: kubeLimiter,
+      restartLimiter: createRequestLimiter({
+        qps: config.workloadRestartQps,
+        burst: Math.max(1, Math.ceil(config.workloadRestartQps * 2)),
+        clock,
+      }),
+      clock,
+      logger: log,
+    }),
+    scheduleJitterMs: config.scheduleJitterMs,
+    ...(options.afterStep ? { afterStep: options.afterStep } : {}),
   });
   const issuerReconciler = new IssuerReconciler({
     clock,
@@ -227,7 +244,7 @@ export function startOperator(options: OperatorOptions): Operator {
         const [kind, ...rest] = key.split('/');
         const name = rest.at(-1) ?? '';
         const namespace = rest.length > 1 ? rest[0] : undefined;
-        await issuerReconciler.reconcile(findIssuer(kind ?? '', namespace, name));
+        return issuerReconciler.reconcile(findIssuer(kind ?? '', namespace, name));
       },
       { concurrency: Math.max(1, Math.min(4, config.concurrency)) },
     );

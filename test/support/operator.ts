@@ -5,6 +5,7 @@
 import { Writable } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../../src/config.ts';
+import type { Clock } from '../../src/ports.ts';
 import { createLogger } from '../../src/log.ts';
 import { startOperator, type Operator } from '../../src/operator.ts';
 import { systemClock } from '../../src/util/clock.ts';
@@ -54,6 +55,8 @@ export function testConfig(overrides: {
     },
     kube: { qps: 200, burst: 400 },
     concurrency: overrides.concurrency ?? 4,
+    scheduleJitterMs: 0,
+    workloadRestartQps: 50,
     logLevel: 'debug',
     leaderElection: {
       enabled: false,
@@ -64,7 +67,7 @@ export function testConfig(overrides: {
   };
 }
 
-export async function startTestOperator(config: Config): Promise<TestOperator> {
+export async function startTestOperator(config: Config, clock: Clock = systemClock): Promise<TestOperator> {
   const lines: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -73,7 +76,7 @@ export async function startTestOperator(config: Config): Promise<TestOperator> {
     },
   });
   const log = createLogger({ level: config.logLevel, destination });
-  const operator = startOperator({ config, kubeConfig: adminKubeConfig(), log, clock: systemClock });
+  const operator = startOperator({ config, kubeConfig: adminKubeConfig(), log, clock });
   await operator.ready;
   return { operator, config, logs: () => lines.join(''), stop: () => operator.stop() };
 }

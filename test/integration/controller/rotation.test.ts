@@ -1,0 +1,262 @@
+/**
+ * The token lifecycle against the real servers, with the controller's clock running 120 times
+ * faster than real time (TTL 10m ≈ 5 s): rotation again and again, the overlap, the Secret always
+ * valid, manual rotate and revoke, workload restarts, and overdue rotations after downtime.
+ */
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tokenHash } from '../../../src/core/fingerprint.ts';
+import type { PolicyTokenRecord } from '../../../src/core/records.ts';
+import { AcceleratedClock } from '../../support/acceleratedClock.ts';
+import { adminKubeConfig, createNamespace, uniqueName, vaultClient } from '../../support/environment.ts';
+import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../../support/operator.ts';
+import {
+  createClusterIssuer,
+  createPolicy,
+  customObjects,
+  readPolicy,
+  secretData,
+  waitForIssuer,
+  waitForPolicy,
+} from '../../support/resources.ts';
+
+const MINUTE = 60_000;
+let namespace: string;
+let issuer: string;
+let transitMount: string;
+let operator: TestOperator;
+const clock = new AcceleratedClock(120);
+
+async function record(name: string): Promise<PolicyTokenRecord> {
+  const path = `secret/data/${operator.config.vault.pathPrefix}/${issuer}/policies/${namespace}/${name}`;
+  return ((await vaultClient().read(path)) as { data: { data: PolicyTokenRecord } }).data.data;
+}
+
+async function annotate(name: string, annotations: Record<string, string>): Promise<void> {
+  const policy = await readPolicy(namespace, name);
+  if (!policy) throw new Error(`no policy ${name}`);
+  const metadata = policy.metadata ?? {};
+  metadata.annotations = { ...metadata.annotations, ...annotations };
+  policy.metadata = metadata;
+  await customObjects().replaceNamespacedCustomObject({
+    group: 'tokensmith.dev',
+    version: 'v1alpha1',
+    namespace,
+    plural: 'tokenpolicies',
+    name,
+    body: policy,
+  });
+}
+
+async function eventNotes(name: string): Promise<string[]> {
+  const events = await adminKubeConfig()
+    .makeApiClient(CoreV1Api)
+    .listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` });
+  return events.items.map((e) => `${e.reason ?? ''}: ${e.message ?? ''}`);
+}
+
+beforeAll(async () => {
+  namespace = await createNamespace('rotation');
+  transitMount = await enableEngine('transit', 'transit');
+  operator = await startTestOperator(testConfig({ namespace, transitMount }), clock);
+  issuer = uniqueName('rotating');
+  await createClusterIssuer(issuer, { issuer: 'https://tokens.rotation.example', signing: { transitMount } });
+  await waitForIssuer(issuer, 'True/KeyReady');
+});
+
+afterAll(async () => {
+  await operator.stop();
+});
+
+describe('rotation', () => {
+  it(
+    'rotates before expiry again and again; the Secret always holds a token Vault knows is valid',
+    { timeout: 90_000 },
+    async () => {
+      await createPolicy(namespace, 'short', {
+        issuerRef: { name: issuer },
+        token: { type: 'opaque', ttl: '10m' },
+        rotation: { renewBefore: '5m', overlap: '2m', historyLimit: 4 },
+        secret: { name: 'short', keys: { previous: 'PREVIOUS_TOKEN' } },
+      });
+      await waitForPolicy(namespace, 'short', 'True/Issued');
+
+      // The checker: read the Secret, then Vault (which is never behind the Secret).
+      const seen = new Map<string, number>();
+      const violations: string[] = [];
+      const until = Date.now() + 20_000;
+      while (Date.now() < until) {
+        const token = (await secretData(namespace, 'short'))?.TOKEN ?? '';
+        const rec = await record('short');
+        const version = rec.versions.find((v) => v.tokenHash === tokenHash(token));
+        const now = clock.now().getTime();
+        if (!version) violations.push(`Secret holds a token Vault does not record`);
+        else {
+          seen.set(version.fingerprint, version.version);
+          if (version.state === 'revoked') violations.push(`Secret holds revoked version ${version.version}`);
+          if (Date.parse(version.expiresAt) <= now)
+            violations.push(`Secret holds expired version ${version.version}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(violations).toEqual([]);
+      expect(seen.size).toBeGreaterThanOrEqual(4); // a rotation every ~5 fast minutes ≈ 2.5 s
+
+      const final = await record('short');
+      const overlapEnded = final.versions.filter((v) => v.revokeReason === 'OverlapEnded');
+      expect(overlapEnded.length).toBeGreaterThan(0);
+      for (const v of overlapEnded) {
+        // Revoked only after its overlap since the next version was published.
+        expect(Date.parse(v.revokedAt ?? '') - Date.parse(v.retiringSince ?? '')).toBeGreaterThanOrEqual(
+          2 * MINUTE,
+        );
+      }
+      expect(final.versions.length).toBeLessThanOrEqual(4 + 1); // historyLimit bounds what Vault keeps
+      expect(final.lastVersion).toBeGreaterThanOrEqual(4);
+      const status = (await readPolicy(namespace, 'short'))?.status;
+      expect(status?.versions?.[0]).toMatchObject({
+        version: final.currentVersion,
+        state: 'active',
+        mintReason: 'Renewal',
+      });
+      expect((await eventNotes('short')).some((n) => n.startsWith('Rotated: token version'))).toBe(true);
+    },
+  );
+
+  it('rotates once per value of the rotate annotation', async () => {
+    await createPolicy(namespace, 'manual', {
+      issuerRef: { name: issuer },
+      token: { type: 'opaque', ttl: '24h' },
+      secret: { name: 'manual' },
+    });
+    await waitForPolicy(namespace, 'manual', 'True/Issued');
+    await annotate('manual', { 'tokensmith.dev/rotate': '1' });
+    await expect.poll(async () => (await record('manual')).currentVersion, { timeout: 15_000 }).toBe(2);
+    const rec = await record('manual');
+    // Without an overlap, the previous version is revoked as soon as the new one is published.
+    expect(rec.versions.map((v) => [v.version, v.state, v.mintReason, v.revokeReason])).toEqual([
+      [1, 'revoked', 'Initial', 'OverlapEnded'],
+      [2, 'active', 'Requested', undefined],
+    ]);
+    expect(rec.handled?.rotate).toBe('1');
+    // The same value again (a relabel, a restart of the operator…) does nothing.
+    await annotate('manual', { unrelated: 'change' });
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect((await record('manual')).lastVersion).toBe(2);
+    await expect
+      .poll(async () => (await readPolicy(namespace, 'manual'))?.status?.handledRequests?.rotate)
+      .toBe('1');
+  });
+
+  it('revokes a compromised token at once, after publishing its replacement', async () => {
+    await createPolicy(namespace, 'leaked', {
+      issuerRef: { name: issuer },
+      token: { type: 'opaque', ttl: '24h' },
+      rotation: { overlap: '1h' },
+      secret: { name: 'leaked' },
+    });
+    await waitForPolicy(namespace, 'leaked', 'True/Issued');
+    const leaked = (await secretData(namespace, 'leaked'))?.TOKEN;
+    await annotate('leaked', { 'tokensmith.dev/revoke': 'current:incident-42' });
+    await expect.poll(async () => (await record('leaked')).currentVersion, { timeout: 15_000 }).toBe(2);
+    const rec = await record('leaked');
+    // No overlap for a compromised token, despite rotation.overlap: 1h.
+    expect(rec.versions.map((v) => [v.version, v.state, v.revokeReason])).toEqual([
+      [1, 'revoked', 'Compromised'],
+      [2, 'active', undefined],
+    ]);
+    const fresh = (await secretData(namespace, 'leaked'))?.TOKEN;
+    expect(fresh).not.toBe(leaked);
+    expect(rec.versions[1]?.tokenHash).toBe(tokenHash(fresh ?? ''));
+    await expect
+      .poll(
+        async () =>
+          (await readPolicy(namespace, 'leaked'))?.status?.versions?.find((v) => v.version === 1)
+            ?.revokeReason,
+      )
+      .toBe('Compromised');
+    expect(await eventNotes('leaked')).toContain(
+      'Rotated: token version 2 published to the Secret (Compromised); version 1 revoked at once',
+    );
+  });
+
+  it('restarts the named Deployment once per rotation', async () => {
+    const apps = adminKubeConfig().makeApiClient(AppsV1Api);
+    await apps.createNamespacedDeployment({
+      namespace,
+      body: {
+        metadata: { name: 'consumer' },
+        spec: {
+          selector: { matchLabels: { app: 'consumer' } },
+          template: {
+            metadata: { labels: { app: 'consumer' } },
+            spec: {
+              containers: [{ name: 'c', image: 'busybox', envFrom: [{ secretRef: { name: 'restarting' } }] }],
+            },
+          },
+        },
+      },
+    });
+    await createPolicy(namespace, 'restarting', {
+      issuerRef: { name: issuer },
+      token: { type: 'opaque', ttl: '24h' },
+      secret: { name: 'restarting' },
+      workloads: [{ kind: 'Deployment', name: 'consumer' }],
+    });
+    await waitForPolicy(namespace, 'restarting', 'True/Issued');
+    const annotationOf = async () =>
+      (await apps.readNamespacedDeployment({ namespace, name: 'consumer' })).spec?.template.metadata
+        ?.annotations?.['token.tokensmith.dev/restarting'];
+    await expect
+      .poll(annotationOf, { timeout: 10_000 })
+      .toBe((await record('restarting')).versions[0]?.fingerprint);
+    const generationBefore = (await apps.readNamespacedDeployment({ namespace, name: 'consumer' })).metadata
+      ?.generation;
+
+    await annotate('restarting', { 'tokensmith.dev/rotate': 'a' });
+    await expect.poll(async () => (await record('restarting')).currentVersion, { timeout: 15_000 }).toBe(2);
+    const v2 = (await record('restarting')).versions.find((v) => v.version === 2)?.fingerprint;
+    await expect.poll(annotationOf, { timeout: 10_000 }).toBe(v2);
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // further reconciles must not restart again
+    const generationAfter = (await apps.readNamespacedDeployment({ namespace, name: 'consumer' })).metadata
+      ?.generation;
+    expect((generationAfter ?? 0) - (generationBefore ?? 0)).toBe(1);
+    expect((await eventNotes('restarting')).filter((n) => n.startsWith('WorkloadRestarted'))).toEqual([
+      'WorkloadRestarted: restarted Deployment consumer for token version 1',
+      'WorkloadRestarted: restarted Deployment consumer for token version 2',
+    ]);
+  });
+});
+
+describe('downtime', () => {
+  it('does overdue scheduled rotations once at start-up', { timeout: 60_000 }, async () => {
+    await createPolicy(namespace, 'scheduled', {
+      issuerRef: { name: issuer },
+      token: { type: 'opaque', ttl: '24h' },
+      rotation: { schedule: '0 * * * *' },
+      secret: { name: 'scheduled' },
+    });
+    await waitForPolicy(namespace, 'scheduled', 'True/Issued');
+    const before = (await record('scheduled')).lastVersion;
+    await operator.stop();
+
+    // Three hours of downtime: three fire times missed, one rotation owed.
+    const later = new AcceleratedClock(1);
+    later.jump(clock.now().getTime() - Date.now() + 3 * 60 * MINUTE);
+    operator = await startTestOperator(operator.config, later);
+    await expect
+      .poll(async () => (await record('scheduled')).lastVersion, { timeout: 15_000 })
+      .toBe(before + 1);
+    const rec = await record('scheduled');
+    expect(rec.versions.at(-1)?.mintReason).toBe('Scheduled');
+    const handled = Date.parse(rec.handled?.schedule ?? '');
+    expect(later.now().getTime() - handled).toBeLessThan(60 * MINUTE); // the latest missed fire time
+
+    // Another restart at the same time rotates nothing more.
+    await operator.stop();
+    operator = await startTestOperator(operator.config, later);
+    await waitForPolicy(namespace, 'scheduled', 'True/Issued');
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect((await record('scheduled')).lastVersion).toBe(before + 1);
+  });
+});
