@@ -3,6 +3,7 @@
  * against the real server; the pure core never sees them. Every method throws TokensmithError.
  */
 import type { JWK } from 'jose';
+import type { RotationClaim } from './core/keyRotation.ts';
 import type { PolicyTokenRecord, TokenIndexEntry } from './core/records.ts';
 
 /** A namespaced name. */
@@ -62,6 +63,30 @@ export interface SigningKeys {
   retireBelow(version: number): Promise<void>;
   /** Signs a JWS signing input (ASCII `header.payload`) with the newest version. */
   sign(signingInput: Uint8Array): Promise<{ signature: Uint8Array; kid: string }>;
+}
+
+/**
+ * What tokensmith must remember about an issuer's signing key across crashes, kept in Vault next
+ * to the keys: the rotate-key request last acted on and the last rotation claimed. Both are
+ * written (check-and-set) before a rotation is made, so a request is acted on once even if the
+ * process dies before the issuer's status is written.
+ */
+export interface IssuerKeyState {
+  /** The tokensmith.dev/rotate-key annotation value last acted on. */
+  rotateKey?: string;
+  /** The last rotation claimed; written before the rotation is made. */
+  rotation?: RotationClaim;
+}
+
+/** The issuer's IssuerKeyState in KV v2 (`<pathPrefix>/issuer-state`). */
+export interface IssuerKeyStateStore {
+  /** The state, or undefined if none was written yet. */
+  read(): Promise<Versioned<IssuerKeyState> | undefined>;
+  /**
+   * Writes the state if Vault still holds `casVersion` (0: only if none exists). Throws
+   * TokensmithError('VaultConflict') when another writer came first. Returns the new casVersion.
+   */
+  write(state: IssuerKeyState, casVersion: number): Promise<number>;
 }
 
 /** Time, injected so that schedules and backoff can be tested with a fake clock. */

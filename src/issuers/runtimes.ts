@@ -6,8 +6,10 @@
 import type { Config } from '../config.ts';
 import { isTokensmithError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { RequestLimiter, SigningKeys } from '../ports.ts';
+import type { Clock, IssuerKeyStateStore, RequestLimiter, SigningKeys } from '../ports.ts';
+import { systemClock } from '../util/clock.ts';
 import { VaultClient } from '../vault/client.ts';
+import { VaultIssuerKeyState } from '../vault/issuerKeyState.ts';
 import { createSigningKeys } from '../vault/signingKeys.ts';
 import { VaultTokenStore } from '../vault/tokenStore.ts';
 import { issuerVaultConnection, type CredentialSources } from './connection.ts';
@@ -18,6 +20,8 @@ export interface IssuerRuntime {
   client: VaultClient;
   store: VaultTokenStore;
   keys: SigningKeys;
+  /** What survives a crash of the signing key's lifecycle (the rotate-key request handled). */
+  keyState: IssuerKeyStateStore;
   /** KV mount and folder of the issuer, for its JWKS copy and for messages. */
   mount: string;
   pathPrefix: string;
@@ -34,12 +38,21 @@ export class IssuerRuntimes {
   private readonly sources: CredentialSources;
   private readonly limiter: RequestLimiter;
   private readonly log: Logger;
+  private readonly clock: Clock;
 
-  constructor(options: { config: Config; sources: CredentialSources; limiter: RequestLimiter; log: Logger }) {
+  /** `clock` (default the system clock) dates the keys the kv backend makes. */
+  constructor(options: {
+    config: Config;
+    sources: CredentialSources;
+    limiter: RequestLimiter;
+    log: Logger;
+    clock?: Clock;
+  }) {
     this.config = options.config;
     this.sources = options.sources;
     this.limiter = options.limiter;
     this.log = options.log;
+    this.clock = options.clock ?? systemClock;
   }
 
   /** The runtime of `issuer`, built if missing or stale. */
@@ -106,7 +119,14 @@ export class IssuerRuntimes {
     const algorithm = signing.algorithm ?? 'EdDSA';
     const keys =
       (signing.backend ?? 'transit') === 'kv'
-        ? createSigningKeys({ backend: 'kv', client, algorithm, mount, pathPrefix })
+        ? createSigningKeys({
+            backend: 'kv',
+            client,
+            algorithm,
+            mount,
+            pathPrefix,
+            now: () => this.clock.now(),
+          })
         : createSigningKeys({
             backend: 'transit',
             client,
@@ -114,6 +134,13 @@ export class IssuerRuntimes {
             name: signing.keyName ?? defaultKeyName(issuer),
             mount: signing.transitMount ?? this.config.vault.transitMount,
           });
-    return { client, store: new VaultTokenStore({ client, mount, pathPrefix }), keys, mount, pathPrefix };
+    return {
+      client,
+      store: new VaultTokenStore({ client, mount, pathPrefix }),
+      keys,
+      keyState: new VaultIssuerKeyState({ client, mount, pathPrefix }),
+      mount,
+      pathPrefix,
+    };
   }
 }

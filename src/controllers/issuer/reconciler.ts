@@ -1,10 +1,13 @@
 /**
- * The issuer reconciler (TokenIssuer and ClusterTokenIssuer): makes sure the signing key exists
- * in Vault, publishes the public keys (JWKS) in a ConfigMap and in Vault, and reports Ready with
- * the key ids. Its policies are re-evaluated by the controller whenever the issuer changes.
+ * The issuer reconciler (TokenIssuer and ClusterTokenIssuer): runs the signing key's lifecycle
+ * (keyLifecycle.ts: create, rotate on schedule or on request, retire after verifyFor), publishes
+ * the public keys (JWKS) in a ConfigMap and in Vault, reports Ready with the keys and their states,
+ * and asks to be run again when the next rotation or retirement is due. Its policies are
+ * re-evaluated by the controller whenever the issuer changes.
  */
 import { stableHash } from '../../core/fingerprint.ts';
-import { LABEL, MANAGED_BY_VALUE } from '../../api/constants.ts';
+import { formatDuration } from '../../core/duration.ts';
+import { ANNOTATION, LABEL, MANAGED_BY_VALUE } from '../../api/constants.ts';
 import { isTokensmithError, safeErrorFields } from '../../errors.ts';
 import {
   issuerKey,
@@ -15,10 +18,11 @@ import {
 import type { IssuerRuntimes } from '../../issuers/runtimes.ts';
 import type { Logger } from '../../log.ts';
 import { jwksOf } from '../../mint/jwt.ts';
-import type { Clock, SigningKeyInfo } from '../../ports.ts';
+import type { Clock } from '../../ports.ts';
 import { KvV2 } from '../../vault/kv.ts';
 import type { EventSink } from '../tokenPolicy/ports.ts';
-import { issuerStatus } from './status.ts';
+import { rotationSettings, runKeyLifecycle, type KeyLifecycleResult } from './keyLifecycle.ts';
+import { issuerStatus, type IssuerKeysView } from './status.ts';
 import type { TokenIssuerStatus } from '../../api/v1alpha1.generated.ts';
 
 export const JWKS_KEY = 'jwks.json';
@@ -45,6 +49,12 @@ export interface IssuerReconcilerDeps {
   events: EventSink;
 }
 
+/** What a successful reconcile asks of the work queue. */
+export interface IssuerReconcileResult {
+  /** Run again after this long: when the next key rotation or retirement is due. */
+  requeueAfterMs?: number;
+}
+
 export class IssuerReconciler {
   private readonly deps: IssuerReconcilerDeps;
 
@@ -52,19 +62,41 @@ export class IssuerReconciler {
     this.deps = deps;
   }
 
-  async reconcile(issuer: AnyIssuer | undefined): Promise<void> {
-    if (!issuer) return;
+  /** Reconciles one issuer. Throws to ask for a retry (none for a terminal error). */
+  async reconcile(issuer: AnyIssuer | undefined): Promise<IssuerReconcileResult> {
+    if (!issuer) return {};
     if (issuer.metadata?.deletionTimestamp) {
       this.deps.runtimes.forget(issuer);
-      return;
+      return {};
     }
     const log = this.deps.log.child({ issuer: issuerKey(issuer) });
-    let keys: SigningKeyInfo[] | undefined;
+    let view: IssuerKeysView | undefined;
     try {
+      // A second line behind the CRD's CEL rules: verifyFor must cover allowed.maxTtl.
+      const settings = rotationSettings(issuer);
       const published = await this.deps.runtimes.use(issuer, async (runtime) => {
-        await runtime.keys.ensure();
-        keys = await runtime.keys.list();
-        const jwks = JSON.stringify(jwksOf(keys), null, 2);
+        const lifecycle = await runKeyLifecycle({
+          keys: runtime.keys,
+          keyState: runtime.keyState,
+          settings,
+          now: () => this.deps.clock.now(),
+          requested: issuer.metadata?.annotations?.[ANNOTATION.rotateKey],
+          handledInStatus: issuer.status?.handledRequests?.rotateKey,
+          onRotated: (rotated) => {
+            this.keyRotated(issuer, rotated, settings.verifyForMs, log);
+          },
+          onRetired: (retired) => {
+            this.keyRetired(issuer, retired, settings.verifyForMs, log);
+          },
+        });
+        view = {
+          keys: lifecycle.keys,
+          states: lifecycle.decision.keys,
+          retired: lifecycle.retired,
+          nextKeyRotationAt: lifecycle.decision.nextRotationAt,
+          handledRotateKey: lifecycle.handledRotateKey,
+        };
+        const jwks = JSON.stringify(jwksOf(lifecycle.keys), null, 2);
         // The issuer's folder must be readable: a record read proves the Vault policy allows it.
         await runtime.store.read({ namespace: 'tokensmith-probe', name: 'tokensmith-probe' });
         await this.publishToVault(
@@ -72,7 +104,11 @@ export class IssuerReconciler {
           `${runtime.pathPrefix}/jwks`,
           jwks,
         );
-        return { jwks, vaultPath: `${runtime.mount}/data/${runtime.pathPrefix}/jwks` };
+        return {
+          jwks,
+          vaultPath: `${runtime.mount}/data/${runtime.pathPrefix}/jwks`,
+          nextDueAt: lifecycle.decision.nextDueAt,
+        };
       });
       const namespace = issuerResourceNamespace(issuer, this.deps.clusterResourceNamespace);
       const name = jwksConfigMapName(issuer);
@@ -81,10 +117,10 @@ export class IssuerReconciler {
       if (!current || stableHash(current) !== stableHash(data)) {
         await this.deps.writer.applyConfigMap(namespace, name, data, { [LABEL.managedBy]: MANAGED_BY_VALUE });
       }
-      const active = keys?.at(-1);
+      const active = view?.keys.at(-1);
       await this.writeStatus(
         issuer,
-        keys,
+        view,
         { configMap: { namespace, name, key: JWKS_KEY }, vaultPath: published.vaultPath },
         {
           ready: true,
@@ -92,17 +128,56 @@ export class IssuerReconciler {
           message: `signing key ${active?.kid ?? '?'} (${issuer.spec.signing?.algorithm ?? 'EdDSA'}, ${issuer.spec.signing?.backend ?? 'transit'}) is active; JWKS published in ConfigMap ${namespace}/${name}`,
         },
       );
+      return published.nextDueAt
+        ? { requeueAfterMs: Math.max(0, published.nextDueAt.getTime() - this.deps.clock.now().getTime()) }
+        : {};
     } catch (err) {
       const safe = safeErrorFields(err);
       const reason = isTokensmithError(err) ? err.reason : 'Unexpected';
       log.warn({ err: safe }, 'issuer reconcile failed');
       this.deps.events.record(issuer, { type: 'Warning', reason, action: 'Reconcile', note: safe.message });
-      await this.writeStatus(issuer, keys, undefined, { ready: false, reason, message: safe.message }).catch(
+      await this.writeStatus(issuer, view, undefined, { ready: false, reason, message: safe.message }).catch(
         (statusErr: unknown) => {
           log.warn({ err: safeErrorFields(statusErr) }, 'status write failed');
         },
       );
       throw err;
+    }
+  }
+
+  private keyRotated(
+    issuer: AnyIssuer,
+    rotated: NonNullable<KeyLifecycleResult['rotated']>,
+    verifyForMs: number,
+    log: Logger,
+  ): void {
+    const { from, to, reason, resumed } = rotated;
+    log.info(
+      { kid: to.kid, version: to.version, previousKid: from.kid, reason, resumed },
+      'signing key rotated',
+    );
+    this.deps.events.record(issuer, {
+      type: 'Normal',
+      reason: 'KeyRotated',
+      action: 'RotateKey',
+      note: `signing key rotated (${reason}${resumed ? ', resumed after an interrupted attempt' : ''}): kid ${to.kid} (version ${to.version}) signs from now on; kid ${from.kid} stays in the JWKS for ${formatDuration(verifyForMs)}`,
+    });
+  }
+
+  private keyRetired(
+    issuer: AnyIssuer,
+    retired: KeyLifecycleResult['retired'],
+    verifyForMs: number,
+    log: Logger,
+  ): void {
+    for (const { key } of retired) {
+      log.info({ kid: key.kid, version: key.version }, 'signing key retired');
+      this.deps.events.record(issuer, {
+        type: 'Normal',
+        reason: 'KeyRetired',
+        action: 'RetireKey',
+        note: `signing key kid ${key.kid} (version ${key.version}) retired: ${formatDuration(verifyForMs)} after it stopped signing, it left the JWKS`,
+      });
     }
   }
 
@@ -114,7 +189,7 @@ export class IssuerReconciler {
 
   private async writeStatus(
     issuer: AnyIssuer,
-    keys: SigningKeyInfo[] | undefined,
+    view: IssuerKeysView | undefined,
     jwks: TokenIssuerStatus['jwks'],
     outcome: { ready: boolean; reason: string; message: string },
   ): Promise<void> {
@@ -122,7 +197,7 @@ export class IssuerReconciler {
       previous: issuer.status,
       generation: issuer.metadata?.generation,
       now: this.deps.clock.now(),
-      keys,
+      view,
       jwks,
       outcome,
     });

@@ -1,18 +1,67 @@
-/** An issuer's status from its signing keys and the outcome of a reconcile. */
+/** An issuer's status from its signing keys, their lifecycle and the outcome of a reconcile. */
 import type { TokenIssuerStatus } from '../../api/v1alpha1.generated.ts';
 import { setCondition } from '../../core/conditions.ts';
+import type { KeyVersionState } from '../../core/keyRotation.ts';
 import type { SigningKeyInfo } from '../../ports.ts';
 
+/** Retired keys kept in status.keys (newest first) so people can see what left the JWKS and when. */
+export const RETIRED_KEYS_SHOWN = 5;
+
+type StatusKey = NonNullable<TokenIssuerStatus['keys']>[number];
+
+/** What the reconcile learnt about the issuer's signing key. */
+export interface IssuerKeysView {
+  /** The versions Vault holds, oldest first. */
+  keys: SigningKeyInfo[];
+  /** Their states from the rotation decision. */
+  states: KeyVersionState[];
+  /** Versions retired by this reconcile. */
+  retired: { key: SigningKeyInfo; retireAt: Date | undefined }[];
+  nextKeyRotationAt: Date | undefined;
+  /** The rotate-key value handled, durably. */
+  handledRotateKey: string | undefined;
+}
+
+function statusKey(key: SigningKeyInfo, state: StatusKey['state'], retireAt: Date | undefined): StatusKey {
+  return {
+    kid: key.kid,
+    version: key.version,
+    algorithm: key.algorithm,
+    createdAt: key.createdAt,
+    state,
+    ...(retireAt === undefined ? {} : { retireAt: retireAt.toISOString() }),
+  };
+}
+
+/** status.keys: held versions newest first, then the most recently retired ones. */
+function statusKeys(view: IssuerKeysView, previous: StatusKey[] | undefined): StatusKey[] {
+  const held = [...view.keys].reverse().map((key) => {
+    const decided = view.states.find((s) => s.version === key.version);
+    return statusKey(key, decided?.state ?? 'verify-only', decided?.retireAt);
+  });
+  const retiredNow = [...view.retired]
+    .reverse()
+    .map(({ key, retireAt }) => statusKey(key, 'retired', retireAt));
+  const seen = new Set([...held, ...retiredNow].map((k) => k.kid));
+  const retiredBefore = (previous ?? [])
+    .filter((k) => !seen.has(k.kid))
+    .map((k): StatusKey => ({ ...k, state: 'retired' }))
+    .sort((a, b) => b.version - a.version);
+  return [...held, ...[...retiredNow, ...retiredBefore].slice(0, RETIRED_KEYS_SHOWN)];
+}
+
+/** The status to write; what this reconcile did not learn is kept from `previous`. */
 export function issuerStatus(options: {
   previous: TokenIssuerStatus | undefined;
   generation: number | undefined;
   now: Date;
-  keys: SigningKeyInfo[] | undefined;
+  view: IssuerKeysView | undefined;
   jwks: TokenIssuerStatus['jwks'];
   outcome: { ready: boolean; reason: string; message: string };
 }): TokenIssuerStatus {
+  const { previous, view } = options;
   const conditions = setCondition(
-    options.previous?.conditions,
+    previous?.conditions,
     {
       type: 'Ready',
       status: options.outcome.ready ? 'True' : 'False',
@@ -26,22 +75,19 @@ export function issuerStatus(options: {
     ...(options.generation === undefined ? {} : { observedGeneration: options.generation }),
     conditions,
   };
-  const keys = options.keys ?? [];
-  const active = keys.at(-1);
-  if (active) {
+  const active = view?.keys.at(-1);
+  if (view && active) {
+    status.keys = statusKeys(view, previous?.keys);
     status.activeKid = active.kid;
-    status.keys = keys.map((k) => ({
-      kid: k.kid,
-      version: k.version,
-      algorithm: k.algorithm,
-      createdAt: k.createdAt,
-      state: k === active ? 'active' : 'verify-only',
-    }));
-  } else if (options.previous?.keys) {
-    status.keys = options.previous.keys;
-    if (options.previous.activeKid) status.activeKid = options.previous.activeKid;
+    if (view.nextKeyRotationAt) status.nextKeyRotationAt = view.nextKeyRotationAt.toISOString();
+  } else {
+    if (previous?.keys) status.keys = previous.keys;
+    if (previous?.activeKid) status.activeKid = previous.activeKid;
+    if (previous?.nextKeyRotationAt) status.nextKeyRotationAt = previous.nextKeyRotationAt;
   }
+  const handled = view?.handledRotateKey ?? previous?.handledRequests?.rotateKey;
+  if (handled !== undefined) status.handledRequests = { ...previous?.handledRequests, rotateKey: handled };
   if (options.jwks) status.jwks = options.jwks;
-  else if (options.previous?.jwks) status.jwks = options.previous.jwks;
+  else if (previous?.jwks) status.jwks = previous.jwks;
   return status;
 }
