@@ -9,8 +9,7 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import vault from 'node-vault';
-import { ensureServerBinaries } from '../test/env/binaries.ts';
-import { TestEnvironment } from '../test/env/environment.ts';
+import { launchEnvironment } from '../test/env/launch.ts';
 import { REPO_ROOT, settingsFromProcess } from '../test/env/settings.ts';
 
 const run = promisify(execFile);
@@ -24,13 +23,7 @@ const POLICY_COLUMNS =
 
 async function main(): Promise<void> {
   const settings = settingsFromProcess();
-  const binaries = await ensureServerBinaries({
-    cacheDir: settings.cacheDir,
-    env: settings.childEnv,
-    goCommand: settings.goCommand,
-    log,
-  });
-  const env = await TestEnvironment.start({ binaries, env: settings.childEnv, crdDir: settings.crdDir, log });
+  const env = await launchEnvironment(settings, log);
   const conn = env.connection;
   const kubectl = (...args: string[]) =>
     run(conn.kubectlPath, ['--kubeconfig', conn.kubeconfigPath, ...args]);

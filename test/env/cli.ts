@@ -3,7 +3,8 @@
  *   build  build (or find in the cache) the server binaries
  *   up     start etcd, kube-apiserver and Vault, print `export` lines, stay up until Ctrl-C
  */
-import { ensureServerBinaries, MissingPrerequisiteError } from './binaries.ts';
+import { MissingPrerequisiteError } from './binaries.ts';
+import { serverBinaries } from './launch.ts';
 import { TestEnvironment } from './environment.ts';
 import { settingsFromProcess } from './settings.ts';
 
@@ -26,12 +27,7 @@ async function main(argv: string[]): Promise<number> {
     return command === undefined || command === 'help' || command === '--help' ? 0 : 2;
   }
   const settings = settingsFromProcess();
-  const binaries = await ensureServerBinaries({
-    cacheDir: settings.cacheDir,
-    env: settings.childEnv,
-    goCommand: settings.goCommand,
-    log,
-  });
+  const binaries = await serverBinaries(settings, log);
   if (command === 'build') {
     for (const [name, path] of Object.entries(binaries)) process.stdout.write(`${name}\t${path}\n`);
     return 0;

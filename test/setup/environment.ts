@@ -4,8 +4,8 @@
  * and stops it afterwards (also when tests fail or the run is interrupted).
  */
 import type { TestProject } from 'vitest/node';
-import { ensureServerBinaries } from '../env/binaries.ts';
-import { TestEnvironment, type EnvironmentConnection } from '../env/environment.ts';
+import type { EnvironmentConnection } from '../env/environment.ts';
+import { launchEnvironment } from '../env/launch.ts';
 import { settingsFromProcess } from '../env/settings.ts';
 
 declare module 'vitest' {
@@ -17,13 +17,7 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const settings = settingsFromProcess();
   const log = (line: string) => process.stderr.write(`[test-env] ${line}\n`);
-  const binaries = await ensureServerBinaries({
-    cacheDir: settings.cacheDir,
-    env: settings.childEnv,
-    goCommand: settings.goCommand,
-    log,
-  });
-  const env = await TestEnvironment.start({ binaries, env: settings.childEnv, crdDir: settings.crdDir, log });
+  const env = await launchEnvironment(settings, log);
   const onSignal = (signal: NodeJS.Signals) => {
     void env.stop().finally(() => process.kill(process.pid, signal));
   };

@@ -4,15 +4,10 @@
  * grants only the issuer's own paths. Outcomes: Ready issuers, tokens in Secrets, and a clear
  * Ready=False when the Vault policy does not cover a path.
  */
-import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  adminKubeConfig,
-  createNamespace,
-  environment,
-  uniqueName,
-  vaultClient,
-} from '../../support/environment.ts';
+import { adminKubeConfig, createNamespace, uniqueName, vaultClient } from '../../support/environment.ts';
+import { setUpKubernetesAuth } from '../../support/vaultKubernetesAuth.ts';
 import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../../support/operator.ts';
 import {
   createClusterIssuer,
@@ -54,38 +49,15 @@ afterAll(async () => {
 
 describe('issuer Vault auth', () => {
   it('logs in with Kubernetes auth through a service account token request, with least privilege', async () => {
-    const env = environment();
-    const admin = adminKubeConfig();
-    const core = admin.makeApiClient(CoreV1Api);
     const vault = vaultClient();
-    const mount = uniqueName('k8s');
     const name = uniqueName('k8s-issuer');
     const prefix = `tokensmith/${name}`;
     const keyName = `tokensmith-${name}`;
-
-    await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'vault-client' } } });
-    await admin.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
-      body: {
-        metadata: { name: `${namespace}-vault-client` },
-        roleRef: {
-          apiGroup: 'rbac.authorization.k8s.io',
-          kind: 'ClusterRole',
-          name: 'system:auth-delegator',
-        },
-        subjects: [{ kind: 'ServiceAccount', name: 'vault-client', namespace }],
-      },
-    });
-    await vault.enableAuth({ mount_point: mount, type: 'kubernetes' });
-    await vault.write(`auth/${mount}/config`, {
-      kubernetes_host: env.kubeApiserverUrl,
-      kubernetes_ca_cert: env.kubeCaPem,
-    });
     await vault.addPolicy({ name, rules: issuerPolicy(prefix, keyName) });
-    await vault.write(`auth/${mount}/role/tokensmith`, {
-      bound_service_account_names: ['vault-client'],
-      bound_service_account_namespaces: [namespace],
-      token_policies: [name],
-      token_ttl: '10m',
+    const mount = await setUpKubernetesAuth({
+      namespace,
+      serviceAccounts: ['vault-client'],
+      role: { name: 'tokensmith', boundServiceAccounts: ['vault-client'], policies: [name] },
     });
 
     await createClusterIssuer(name, {

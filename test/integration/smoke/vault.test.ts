@@ -3,9 +3,10 @@
  * metadata, it only speaks TLS with its own CA, and its Kubernetes auth method, configured against
  * the environment's kube-apiserver, logs a real service account in (and refuses another one).
  */
-import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import vault from 'node-vault';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { setUpKubernetesAuth } from '../../support/vaultKubernetesAuth.ts';
 import {
   adminKubeConfig,
   createNamespace,
@@ -67,37 +68,13 @@ describe('Vault', () => {
   });
 
   it('logs a service account in through the Kubernetes auth method, and no other', async () => {
-    const env = environment();
-    const admin = adminKubeConfig();
-    const core = admin.makeApiClient(CoreV1Api);
+    const core = adminKubeConfig().makeApiClient(CoreV1Api);
     const client = vaultClient();
-    const mount = uniqueName('kubernetes');
-
     // Vault reviews the presented token with the TokenReview API, authorised by the token itself.
-    for (const name of ['tokensmith', 'intruder']) {
-      await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
-    }
-    await admin.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
-      body: {
-        metadata: { name: `${namespace}-auth-delegator` },
-        roleRef: {
-          apiGroup: 'rbac.authorization.k8s.io',
-          kind: 'ClusterRole',
-          name: 'system:auth-delegator',
-        },
-        subjects: ['tokensmith', 'intruder'].map((name) => ({ kind: 'ServiceAccount', name, namespace })),
-      },
-    });
-    await client.enableAuth({ mount_point: mount, type: 'kubernetes' });
-    await client.write(`auth/${mount}/config`, {
-      kubernetes_host: env.kubeApiserverUrl,
-      kubernetes_ca_cert: env.kubeCaPem,
-    });
-    await client.write(`auth/${mount}/role/tokensmith`, {
-      bound_service_account_names: ['tokensmith'],
-      bound_service_account_namespaces: [namespace],
-      token_policies: ['default'],
-      token_ttl: '10m',
+    const mount = await setUpKubernetesAuth({
+      namespace,
+      serviceAccounts: ['tokensmith', 'intruder'],
+      role: { name: 'tokensmith', boundServiceAccounts: ['tokensmith'], policies: ['default'] },
     });
 
     const jwtFor = async (name: string) =>

@@ -4,8 +4,9 @@
  * fresh login; a token near the end of its TTL is replaced before it is used; a genuine policy
  * denial is not retried; and no error or log line carries a token, secret id or JWT.
  */
-import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setUpKubernetesAuth } from '../../support/vaultKubernetesAuth.ts';
 import type { VaultAuth } from '../../../src/vault/auth.ts';
 import { dataOf, type VaultClient } from '../../../src/vault/client.ts';
 import { KvV2 } from '../../../src/vault/kv.ts';
@@ -184,35 +185,11 @@ describe('Kubernetes auth', () => {
   let mountPath: string;
 
   beforeAll(async () => {
-    const env = environment();
-    const kube = adminKubeConfig();
-    const core = kube.makeApiClient(CoreV1Api);
     namespace = await createNamespace('vault-auth');
-    mountPath = uniqueName('kubernetes');
-    for (const name of ['tokensmith', 'intruder']) {
-      await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
-    }
-    await kube.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
-      body: {
-        metadata: { name: `${namespace}-auth-delegator` },
-        roleRef: {
-          apiGroup: 'rbac.authorization.k8s.io',
-          kind: 'ClusterRole',
-          name: 'system:auth-delegator',
-        },
-        subjects: ['tokensmith', 'intruder'].map((name) => ({ kind: 'ServiceAccount', name, namespace })),
-      },
-    });
-    await admin.enableAuth({ mount_point: mountPath, type: 'kubernetes' });
-    await admin.write(`auth/${mountPath}/config`, {
-      kubernetes_host: env.kubeApiserverUrl,
-      kubernetes_ca_cert: env.kubeCaPem,
-    });
-    await admin.write(`auth/${mountPath}/role/tokensmith`, {
-      bound_service_account_names: ['tokensmith'],
-      bound_service_account_namespaces: [namespace],
-      token_policies: [policyName],
-      token_ttl: '10m',
+    mountPath = await setUpKubernetesAuth({
+      namespace,
+      serviceAccounts: ['tokensmith', 'intruder'],
+      role: { name: 'tokensmith', boundServiceAccounts: ['tokensmith'], policies: [policyName] },
     });
   });
 
