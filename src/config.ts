@@ -18,6 +18,8 @@ export interface Config {
   namespaces: readonly string[];
   /** Where ClusterTokenIssuer credentials and JWKS ConfigMaps live. */
   clusterResourceNamespace: string;
+  /** Label selector for the ClusterTokenIssuers this instance serves; undefined: all. */
+  clusterIssuerSelector?: string | undefined;
   vault: {
     /** Defaults for issuers that do not name their own Vault. */
     address: string | undefined;
@@ -58,6 +60,10 @@ export const FLAGS = {
   'cluster-resource-namespace': {
     type: 'string',
     help: 'namespace of ClusterTokenIssuer credentials and JWKS ConfigMaps (env TOKENSMITH_CLUSTER_RESOURCE_NAMESPACE; default: the pod namespace, else tokensmith-system)',
+  },
+  'cluster-issuer-selector': {
+    type: 'string',
+    help: 'serve only ClusterTokenIssuers matching this label selector, e.g. tokensmith.dev/instance=a (several tokensmith instances in one cluster); default: all',
   },
   'vault-address': {
     type: 'string',
@@ -249,6 +255,7 @@ export function parseConfig(sources: ConfigSources): Config | 'help' {
     kubeconfig: str('kubeconfig') ?? env.KUBECONFIG,
     namespaces,
     clusterResourceNamespace,
+    clusterIssuerSelector: str('cluster-issuer-selector'),
     vault: {
       address,
       caPem,

@@ -53,7 +53,12 @@ function customInformer<T extends KubernetesObject>(
   kubeConfig: KubeConfig,
   plural: string,
   namespace: string | undefined,
-  common: { limiter: ReturnType<typeof createRequestLimiter>; clock: Clock; logger: Logger },
+  common: {
+    limiter: ReturnType<typeof createRequestLimiter>;
+    clock: Clock;
+    logger: Logger;
+    labelSelector?: string;
+  },
   handlers: { onChange: (o: T) => void; onDelete: (o: T) => void },
 ): ResourceInformer<T> {
   const api = kubeConfig.makeApiClient(CustomObjectsApi);
@@ -128,7 +133,7 @@ export function startOperator(options: OperatorOptions): Operator {
     kubeConfig,
     PLURAL.clusterTokenIssuer,
     undefined,
-    common,
+    { ...common, ...(config.clusterIssuerSelector ? { labelSelector: config.clusterIssuerSelector } : {}) },
     {
       onChange: enqueueDependents,
       onDelete: enqueueDependents,

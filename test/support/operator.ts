@@ -10,6 +10,7 @@ import { createLogger } from '../../src/log.ts';
 import { startOperator, type Operator } from '../../src/operator.ts';
 import { systemClock } from '../../src/util/clock.ts';
 import { adminKubeConfig, environment, uniqueName, vaultClient } from './environment.ts';
+import { issuerOwnerSelector, setIssuerOwner } from './resources.ts';
 
 export interface TestOperator {
   operator: Operator;
@@ -38,10 +39,14 @@ export function testConfig(overrides: {
   concurrency?: number;
 }): Config {
   const env = environment();
+  // Test files share one API server: each controller serves only the ClusterTokenIssuers its own
+  // file creates (createClusterIssuer labels them), or controllers would fight over status.
+  setIssuerOwner(overrides.namespace);
   return {
     kubeconfig: env.kubeconfigPath,
     namespaces: [overrides.namespace],
     clusterResourceNamespace: overrides.namespace,
+    clusterIssuerSelector: issuerOwnerSelector(overrides.namespace),
     vault: {
       address: env.vaultAddress,
       caPem: readFileSync(env.vaultCaCertPath, 'utf8'),

@@ -14,11 +14,30 @@ export function customObjects(): CustomObjectsApi {
   return adminKubeConfig().makeApiClient(CustomObjectsApi);
 }
 
+const OWNER_LABEL = 'tokensmith.dev/test-owner';
+let issuerOwner: string | undefined;
+
+/** ClusterTokenIssuers created from now on in this test file carry this owner label. */
+export function setIssuerOwner(owner: string): void {
+  issuerOwner = owner;
+}
+
+/** The label selector of a controller that serves only `owner`'s ClusterTokenIssuers. */
+export function issuerOwnerSelector(owner: string): string {
+  return `${OWNER_LABEL}=${owner}`;
+}
+
 export async function createClusterIssuer(name: string, spec: TokenIssuerSpec): Promise<void> {
+  const labels = issuerOwner ? { [OWNER_LABEL]: issuerOwner } : undefined;
   await customObjects().createClusterCustomObject({
     ...G,
     plural: 'clustertokenissuers',
-    body: { apiVersion: 'tokensmith.dev/v1alpha1', kind: 'ClusterTokenIssuer', metadata: { name }, spec },
+    body: {
+      apiVersion: 'tokensmith.dev/v1alpha1',
+      kind: 'ClusterTokenIssuer',
+      metadata: { name, labels },
+      spec,
+    },
   });
 }
 
