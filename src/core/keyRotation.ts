@@ -1,0 +1,203 @@
+/**
+ * Signing-key rotation of an issuer, decided as a pure function of the key versions Vault holds,
+ * the issuer's `signing.rotation` settings, the `tokensmith.dev/rotate-key` request, the durable
+ * record of the last rotation tokensmith made, and `now`. This is the issuer's own lifecycle, kept
+ * apart from token rotation (plan.ts): a new version signs from the moment it is made; the version
+ * before it stays in the JWKS, verify-only, for `verifyFor` after that, then it is retired.
+ *
+ * The triggers are named functions tried in order (cert-manager's policies.go shape); the first
+ * that fires gives the reason. One rotation satisfies every trigger that is due at once.
+ */
+
+/** Why a new signing key version is made. */
+export type KeyRotationReason = 'Scheduled' | 'Requested';
+
+/** Where a key version is in its life. */
+export type KeyState = 'active' | 'verify-only' | 'retired';
+
+/** The facts of one key version the decision needs (SigningKeyInfo has them). */
+export interface KeyVersionFacts {
+  version: number;
+  kid: string;
+  /** When the backend created the version (RFC 3339). */
+  createdAt: string;
+}
+
+/** A rotation tokensmith recorded durably (in Vault) before making it. */
+export interface RotationClaim {
+  /** The kid that was newest, and signing, when the rotation was claimed. */
+  fromKid: string;
+  reason: KeyRotationReason;
+  /** When it was claimed, by tokensmith's clock (RFC 3339). */
+  at: string;
+}
+
+/** Everything the decision looks at. */
+export interface KeyRotationInput {
+  now: Date;
+  /** The versions that still verify, in any order; the highest version signs. */
+  keys: readonly KeyVersionFacts[];
+  /** spec.signing.rotation.every, in ms. */
+  everyMs: number;
+  /** spec.signing.rotation.verifyFor, in ms. */
+  verifyForMs: number;
+  /** The rotate-key annotation's value; undefined or blank means no request. */
+  requested?: string | undefined;
+  /** The annotation value last acted on, from durable state. */
+  handled?: string | undefined;
+  /** The last rotation claimed, from durable state (written before each rotation). */
+  claim?: RotationClaim | undefined;
+  /**
+   * True when the issuer's first key was made in this reconcile: a pending request is satisfied
+   * by that brand-new key instead of rotating it at once (e.g. a manifest re-applied with the
+   * annotation still set).
+   */
+  firstKey?: boolean;
+}
+
+/** One version's state, as the issuer status shows it. */
+export interface KeyVersionState {
+  version: number;
+  kid: string;
+  createdAt: string;
+  state: KeyState;
+  /** For a version that no longer signs: when it leaves (or left) the JWKS. */
+  retireAt?: Date;
+}
+
+/** What to do now, and what the keys look like. */
+export interface KeyRotationDecision {
+  /** Make a new version now; `resumed` when it completes a claim a crash interrupted. */
+  rotate?: { reason: KeyRotationReason; resumed: boolean };
+  /**
+   * The annotation value to record as handled, durably and before rotating (set whenever a new
+   * value is present, also when no rotation follows from it).
+   */
+  handle?: string;
+  /** Retire every version below this one: the oldest versions whose verify window has ended. */
+  retireBelow?: number;
+  /** Each version's state, newest first; the ones retireBelow removes read `retired`. */
+  keys: KeyVersionState[];
+  /** When the signing version is due to be replaced (undefined when there is no key). */
+  nextRotationAt?: Date;
+  /** The earliest future time something is due (rotation or retirement), for the requeue. */
+  nextDueAt?: Date;
+}
+
+type Rotation = NonNullable<KeyRotationDecision['rotate']>;
+type Trigger = (input: KeyRotationInput, newest: KeyVersionFacts) => Rotation | undefined;
+
+const ms = (iso: string): number => {
+  const t = new Date(iso).getTime();
+  return Number.isNaN(t) ? 0 : t;
+};
+
+/** A request value that is present and not blank. */
+function requestValue(input: KeyRotationInput): string | undefined {
+  const value = input.requested?.trim();
+  return value ? input.requested : undefined;
+}
+
+/** A rotate-key value that was not acted on yet (one rotation per value). */
+const requestedByAnnotation: Trigger = (input) => {
+  const value = requestValue(input);
+  if (value === undefined || value === input.handled || input.firstKey) return undefined;
+  return { reason: 'Requested', resumed: false };
+};
+
+/** A rotation recorded as claimed whose new key was never made (a crash came in between). */
+const interruptedClaim: Trigger = (input, newest) =>
+  input.claim?.fromKid === newest.kid ? { reason: input.claim.reason, resumed: true } : undefined;
+
+/** The signing version is older than `every`. */
+const scheduleDue: Trigger = (input, newest) =>
+  rotationDueAt(input, newest) <= input.now.getTime() ? { reason: 'Scheduled', resumed: false } : undefined;
+
+const TRIGGERS: readonly Trigger[] = [requestedByAnnotation, interruptedClaim, scheduleDue];
+
+/**
+ * When the newest version is due to be replaced: `every` after it was made. The last claimed
+ * rotation's time (tokensmith's clock) is a floor, so a Vault clock that runs behind tokensmith's
+ * cannot make a fresh key look old and cause one rotation after another.
+ */
+function rotationDueAt(input: KeyRotationInput, newest: KeyVersionFacts): number {
+  const claimedAt = input.claim && input.claim.fromKid !== newest.kid ? ms(input.claim.at) : 0;
+  return Math.max(ms(newest.createdAt), claimedAt) + input.everyMs;
+}
+
+/** Decides rotation and retirement of an issuer's signing key versions. */
+export function decideKeyRotation(input: KeyRotationInput): KeyRotationDecision {
+  const sorted = [...input.keys].sort((a, b) => a.version - b.version);
+  const newest = sorted.at(-1);
+  const value = requestValue(input);
+  const handle = value !== undefined && value !== input.handled ? value : undefined;
+  if (newest === undefined) return { keys: [], ...(handle === undefined ? {} : { handle }) };
+
+  let rotate: Rotation | undefined;
+  for (const trigger of TRIGGERS) {
+    rotate = trigger(input, newest);
+    if (rotate) break;
+  }
+
+  const now = input.now.getTime();
+  // A version stops signing when the next one is made (by tokensmith's clock no earlier than its
+  // claim of that rotation); it verifies for verifyFor after that.
+  const retireAts = sorted.map((k, i) => {
+    const next = sorted[i + 1];
+    if (next === undefined) return undefined;
+    const claimedAt = input.claim?.fromKid === k.kid ? ms(input.claim.at) : 0;
+    return Math.max(ms(next.createdAt), claimedAt) + input.verifyForMs;
+  });
+  // Only the oldest run of ended windows is retired, so no version ever leaves early.
+  let firstKept = 0;
+  while (firstKept < sorted.length - 1 && (retireAts[firstKept] ?? Infinity) <= now) firstKept += 1;
+  const retireBelow = firstKept > 0 ? sorted[firstKept]?.version : undefined;
+
+  const keys: KeyVersionState[] = sorted
+    .map((k, i): KeyVersionState => {
+      const retireAt = retireAts[i];
+      const state: KeyState = retireAt === undefined ? 'active' : i < firstKept ? 'retired' : 'verify-only';
+      return {
+        version: k.version,
+        kid: k.kid,
+        createdAt: k.createdAt,
+        state,
+        ...(retireAt === undefined ? {} : { retireAt: new Date(retireAt) }),
+      };
+    })
+    .reverse();
+
+  const nextRotationAt = rotationDueAt(input, newest);
+  const upcoming = [nextRotationAt, ...retireAts.slice(firstKept).filter((t) => t !== undefined)].filter(
+    (t) => t > now,
+  );
+  return {
+    ...(rotate ? { rotate } : {}),
+    ...(handle === undefined ? {} : { handle }),
+    ...(retireBelow === undefined ? {} : { retireBelow }),
+    keys,
+    nextRotationAt: new Date(nextRotationAt),
+    ...(upcoming.length > 0 ? { nextDueAt: new Date(Math.min(...upcoming)) } : {}),
+  };
+}
+
+/**
+ * Checks what the CRD's CEL rule already refuses, as a second line: a rotated-out key must stay
+ * in the JWKS at least as long as the longest token it signed can live. Returns a message for
+ * people, or undefined.
+ */
+export function checkRotationSettings(settings: {
+  everyMs: number;
+  verifyForMs: number;
+  maxTtlMs: number;
+  /** The spec's texts, for the message. */
+  text: { every: string; verifyFor: string; maxTtl: string };
+}): string | undefined {
+  if (!(settings.everyMs > 0)) {
+    return `signing.rotation.every (${settings.text.every}) must be longer than 0`;
+  }
+  if (settings.verifyForMs < settings.maxTtlMs) {
+    return `signing.rotation.verifyFor (${settings.text.verifyFor}) must cover allowed.maxTtl (${settings.text.maxTtl}), or tokens would stop verifying before they expire`;
+  }
+  return undefined;
+}

@@ -1,0 +1,357 @@
+import { describe, expect, it } from 'vitest';
+import {
+  checkRotationSettings,
+  decideKeyRotation,
+  type KeyRotationDecision,
+  type KeyRotationInput,
+  type KeyVersionFacts,
+} from '../../../src/core/keyRotation.ts';
+import { HOUR, T0, at } from '../../support/builders.ts';
+
+const MINUTE = 60_000;
+const EVERY = 24 * HOUR;
+const VERIFY_FOR = 2 * HOUR;
+
+/** `key(2, createdAt(-3 * HOUR))`: version 2 with kid `kid-2`, made at T0 unless told. */
+type KeyOption = (k: KeyVersionFacts) => KeyVersionFacts;
+const createdAt =
+  (offsetMs: number): KeyOption =>
+  (k) => ({ ...k, createdAt: at(offsetMs).toISOString() });
+function key(version: number, ...options: KeyOption[]): KeyVersionFacts {
+  const base = { version, kid: `kid-${version}`, createdAt: T0.toISOString() };
+  return options.reduce((k, option) => option(k), base);
+}
+
+/** `input(keys, requested('x'), handled('x'))`: every 24h, verifyFor 2h, now T0. */
+type InputOption = (i: KeyRotationInput) => KeyRotationInput;
+const requested =
+  (value: string): InputOption =>
+  (i) => ({ ...i, requested: value });
+const handled =
+  (value: string): InputOption =>
+  (i) => ({ ...i, handled: value });
+const claimed =
+  (fromKid: string, reason: 'Scheduled' | 'Requested', atMs: number): InputOption =>
+  (i) => ({ ...i, claim: { fromKid, reason, at: at(atMs).toISOString() } });
+const firstKey = (): InputOption => (i) => ({ ...i, firstKey: true });
+function input(keys: KeyVersionFacts[], ...options: InputOption[]): KeyRotationInput {
+  const base: KeyRotationInput = { now: T0, keys, everyMs: EVERY, verifyForMs: VERIFY_FOR };
+  return options.reduce((i, option) => option(i), base);
+}
+
+/** The decision's essentials in one line each, for readable tables. */
+function summary(decision: KeyRotationDecision) {
+  return {
+    rotate: decision.rotate,
+    handle: decision.handle,
+    retireBelow: decision.retireBelow,
+    states: decision.keys.map(
+      (k) => `${k.version}:${k.state}${k.retireAt ? `@${k.retireAt.toISOString()}` : ''}`,
+    ),
+    nextRotationAt: decision.nextRotationAt?.toISOString(),
+    nextDueAt: decision.nextDueAt?.toISOString(),
+  };
+}
+
+const iso = (offsetMs: number) => at(offsetMs).toISOString();
+
+const cases: { name: string; input: KeyRotationInput; expected: ReturnType<typeof summary> }[] = [
+  {
+    name: 'one young key: it signs; next due when it is `every` old',
+    input: input([key(1, createdAt(-HOUR))]),
+    expected: {
+      rotate: undefined,
+      handle: undefined,
+      retireBelow: undefined,
+      states: ['1:active'],
+      nextRotationAt: iso(23 * HOUR),
+      nextDueAt: iso(23 * HOUR),
+    },
+  },
+  {
+    name: 'the signing key is older than every: scheduled rotation',
+    input: input([key(1, createdAt(-25 * HOUR))]),
+    expected: {
+      rotate: { reason: 'Scheduled', resumed: false },
+      handle: undefined,
+      retireBelow: undefined,
+      states: ['1:active'],
+      nextRotationAt: iso(-HOUR),
+      nextDueAt: undefined,
+    },
+  },
+  {
+    name: 'exactly every old: due now',
+    input: input([key(1, createdAt(-EVERY))]),
+    expected: {
+      rotate: { reason: 'Scheduled', resumed: false },
+      handle: undefined,
+      retireBelow: undefined,
+      states: ['1:active'],
+      nextRotationAt: iso(0),
+      nextDueAt: undefined,
+    },
+  },
+  {
+    name: 'a new rotate-key value: requested rotation, the value handled',
+    input: input([key(1, createdAt(-HOUR))], requested('1700000000'), handled('1600000000')),
+    expected: {
+      rotate: { reason: 'Requested', resumed: false },
+      handle: '1700000000',
+      retireBelow: undefined,
+      states: ['1:active'],
+      nextRotationAt: iso(23 * HOUR),
+      nextDueAt: iso(23 * HOUR),
+    },
+  },
+  {
+    name: 'the value already handled: nothing, once per value',
+    input: input([key(1, createdAt(-HOUR))], requested('1700000000'), handled('1700000000')),
+    expected: {
+      rotate: undefined,
+      handle: undefined,
+      retireBelow: undefined,
+      states: ['1:active'],
+      nextRotationAt: iso(23 * HOUR),
+      nextDueAt: iso(23 * HOUR),
+    },
+  },
+  {
+    name: 'a blank value is no request',
+    input: input([key(1, createdAt(-HOUR))], requested('  ')),
+    expected: {
+      rotate: undefined,
+      handle: undefined,
+      retireBelow: undefined,
+      states: ['1:active'],
+      nextRotationAt: iso(23 * HOUR),
+      nextDueAt: iso(23 * HOUR),
+    },
+  },
+  {
+    name: 'the first key was just made: it satisfies a pending request, which is recorded as handled',
+    input: input([key(1)], requested('from-the-manifest'), firstKey()),
+    expected: {
+      rotate: undefined,
+      handle: 'from-the-manifest',
+      retireBelow: undefined,
+      states: ['1:active'],
+      nextRotationAt: iso(EVERY),
+      nextDueAt: iso(EVERY),
+    },
+  },
+  {
+    name: 'request and schedule due together: one rotation, reason Requested',
+    input: input([key(1, createdAt(-30 * HOUR))], requested('now')),
+    expected: {
+      rotate: { reason: 'Requested', resumed: false },
+      handle: 'now',
+      retireBelow: undefined,
+      states: ['1:active'],
+      nextRotationAt: iso(-6 * HOUR),
+      nextDueAt: undefined,
+    },
+  },
+  {
+    name: 'a claimed rotation whose key was never made (crash after the claim): resumed, once',
+    input: input(
+      [key(1, createdAt(-HOUR))],
+      requested('r1'),
+      handled('r1'),
+      claimed('kid-1', 'Requested', -1000),
+    ),
+    expected: {
+      rotate: { reason: 'Requested', resumed: true },
+      handle: undefined,
+      retireBelow: undefined,
+      states: ['1:active'],
+      nextRotationAt: iso(23 * HOUR),
+      nextDueAt: iso(23 * HOUR),
+    },
+  },
+  {
+    name: 'a claimed rotation that was made (crash before status): nothing again',
+    input: input(
+      [key(1, createdAt(-HOUR)), key(2, createdAt(-MINUTE))],
+      requested('r1'),
+      handled('r1'),
+      claimed('kid-1', 'Requested', -MINUTE),
+    ),
+    expected: {
+      rotate: undefined,
+      handle: undefined,
+      retireBelow: undefined,
+      states: ['2:active', `1:verify-only@${iso(VERIFY_FOR - MINUTE)}`],
+      nextRotationAt: iso(EVERY - MINUTE),
+      nextDueAt: iso(VERIFY_FOR - MINUTE),
+    },
+  },
+  {
+    name: "Vault's clock behind tokensmith's: the last claim's time floors the new key's age and the old key's window",
+    input: input(
+      [key(1, createdAt(-50 * HOUR)), key(2, createdAt(-30 * HOUR))],
+      claimed('kid-1', 'Scheduled', -HOUR),
+    ),
+    expected: {
+      rotate: undefined,
+      handle: undefined,
+      retireBelow: undefined,
+      states: ['2:active', `1:verify-only@${iso(HOUR)}`],
+      nextRotationAt: iso(23 * HOUR),
+      nextDueAt: iso(HOUR),
+    },
+  },
+  {
+    name: 'the previous key within verifyFor of the rotation: verify-only, due at its retireAt',
+    input: input([key(1, createdAt(-10 * HOUR)), key(2, createdAt(-HOUR))]),
+    expected: {
+      rotate: undefined,
+      handle: undefined,
+      retireBelow: undefined,
+      states: ['2:active', `1:verify-only@${iso(HOUR)}`],
+      nextRotationAt: iso(23 * HOUR),
+      nextDueAt: iso(HOUR),
+    },
+  },
+  {
+    name: 'verifyFor has passed since the next key was made: retire below it',
+    input: input([key(1, createdAt(-10 * HOUR)), key(2, createdAt(-VERIFY_FOR))]),
+    expected: {
+      rotate: undefined,
+      handle: undefined,
+      retireBelow: 2,
+      states: ['2:active', `1:retired@${iso(0)}`],
+      nextRotationAt: iso(EVERY - VERIFY_FOR),
+      nextDueAt: iso(EVERY - VERIFY_FOR),
+    },
+  },
+  {
+    name: 'three versions, the two older windows ended: retire below the signer',
+    input: input([
+      key(1, createdAt(-40 * HOUR)),
+      key(2, createdAt(-30 * HOUR)),
+      key(3, createdAt(-5 * HOUR)),
+    ]),
+    expected: {
+      rotate: undefined,
+      handle: undefined,
+      retireBelow: 3,
+      states: ['3:active', `2:retired@${iso(-3 * HOUR)}`, `1:retired@${iso(-28 * HOUR)}`],
+      nextRotationAt: iso(19 * HOUR),
+      nextDueAt: iso(19 * HOUR),
+    },
+  },
+  {
+    name: 'three versions, only the oldest window ended: the middle one stays verify-only',
+    input: input([key(1, createdAt(-40 * HOUR)), key(2, createdAt(-30 * HOUR)), key(3, createdAt(-HOUR))]),
+    expected: {
+      rotate: undefined,
+      handle: undefined,
+      retireBelow: 2,
+      states: ['3:active', `2:verify-only@${iso(HOUR)}`, `1:retired@${iso(-28 * HOUR)}`],
+      nextRotationAt: iso(23 * HOUR),
+      nextDueAt: iso(HOUR),
+    },
+  },
+  {
+    name: 'creation times out of order: an older window still open keeps every later version',
+    input: input([key(1, createdAt(-40 * HOUR)), key(2, createdAt(-HOUR)), key(3, createdAt(-5 * HOUR))]),
+    expected: {
+      rotate: undefined,
+      handle: undefined,
+      retireBelow: undefined,
+      states: ['3:active', `2:verify-only@${iso(-3 * HOUR)}`, `1:verify-only@${iso(HOUR)}`],
+      nextRotationAt: iso(19 * HOUR),
+      nextDueAt: iso(HOUR),
+    },
+  },
+  {
+    name: 'versions given in any order are sorted; the highest signs',
+    input: input([key(2, createdAt(-HOUR)), key(1, createdAt(-10 * HOUR))]),
+    expected: {
+      rotate: undefined,
+      handle: undefined,
+      retireBelow: undefined,
+      states: ['2:active', `1:verify-only@${iso(HOUR)}`],
+      nextRotationAt: iso(23 * HOUR),
+      nextDueAt: iso(HOUR),
+    },
+  },
+  {
+    name: 'no key yet: nothing to decide but the request',
+    input: input([], requested('r1')),
+    expected: {
+      rotate: undefined,
+      handle: 'r1',
+      retireBelow: undefined,
+      states: [],
+      nextRotationAt: undefined,
+      nextDueAt: undefined,
+    },
+  },
+];
+
+describe('decideKeyRotation', () => {
+  it.each(cases)('$name', ({ input: given, expected }) => {
+    expect(summary(decideKeyRotation(given))).toEqual(expected);
+  });
+
+  it('never retires the signing key, however old', () => {
+    const decision = decideKeyRotation(input([key(7, createdAt(-1000 * HOUR))]));
+    expect(decision.retireBelow).toBeUndefined();
+    expect(decision.keys).toEqual([
+      { version: 7, kid: 'kid-7', createdAt: iso(-1000 * HOUR), state: 'active' },
+    ]);
+  });
+
+  it('after a rotation, the new key is not due again until every has passed', () => {
+    const before = input([key(1, createdAt(-25 * HOUR))], claimed('kid-0', 'Scheduled', -50 * HOUR));
+    expect(decideKeyRotation(before).rotate?.reason).toBe('Scheduled');
+    const after = {
+      ...before,
+      keys: [...before.keys, key(2)],
+      claim: { fromKid: 'kid-1', reason: 'Scheduled' as const, at: iso(0) },
+    };
+    const decision = decideKeyRotation(after);
+    expect(decision.rotate).toBeUndefined();
+    expect(decision.nextRotationAt).toEqual(at(EVERY));
+    expect(decision.nextDueAt).toEqual(at(VERIFY_FOR));
+  });
+});
+
+describe('checkRotationSettings', () => {
+  const text = { every: '720h', verifyFor: '48h', maxTtl: '24h' };
+  it.each([
+    {
+      name: 'verifyFor covers maxTtl',
+      everyMs: EVERY,
+      verifyForMs: 48 * HOUR,
+      maxTtlMs: 24 * HOUR,
+      message: undefined,
+    },
+    {
+      name: 'verifyFor equal to maxTtl',
+      everyMs: EVERY,
+      verifyForMs: HOUR,
+      maxTtlMs: HOUR,
+      message: undefined,
+    },
+    {
+      name: 'verifyFor shorter than maxTtl',
+      everyMs: EVERY,
+      verifyForMs: HOUR,
+      maxTtlMs: 24 * HOUR,
+      message:
+        'signing.rotation.verifyFor (48h) must cover allowed.maxTtl (24h), or tokens would stop verifying before they expire',
+    },
+    {
+      name: 'every of zero',
+      everyMs: 0,
+      verifyForMs: 48 * HOUR,
+      maxTtlMs: 24 * HOUR,
+      message: 'signing.rotation.every (720h) must be longer than 0',
+    },
+  ])('$name', ({ everyMs, verifyForMs, maxTtlMs, message }) => {
+    expect(checkRotationSettings({ everyMs, verifyForMs, maxTtlMs, text })).toBe(message);
+  });
+});
