@@ -268,7 +268,8 @@ afterAll(async () => {
 });
 
 describe('crash safety: the controller SIGKILLed at each step converges on restart', () => {
-  it.each(CASES)('$name ($fault)', { timeout: 60_000 }, async ({ fault, token, initial }) => {
+  // Generous ceilings: three controller processes start per case, on a busy 2-core machine.
+  it.each(CASES)('$name ($fault)', { timeout: 150_000 }, async ({ fault, token, initial }) => {
     const namespace = await createNamespace('crash');
     const name = uniqueName('policy');
     const secret = `${name}-token`;
@@ -307,7 +308,7 @@ describe('crash safety: the controller SIGKILLed at each step converges on resta
       // 1. Issue v1 with a healthy controller, then stop it.
       await createPolicy(namespace, name, spec);
       const first = start();
-      await waitForPolicy(namespace, name, 'True/Issued');
+      await waitForPolicy(namespace, name, 'True/Issued', 60_000);
       expect(await first.stop()).toEqual(CLEAN_EXIT);
       const before = await vaultRecord(namespace, name);
       expect(before).toMatchObject({ currentVersion: 1, lastVersion: 1 });
@@ -319,7 +320,7 @@ describe('crash safety: the controller SIGKILLed at each step converges on resta
       faulty = start(fault);
       await annotate(namespace, name, { 'tokensmith.dev/rotate': rotateValue });
     }
-    expect(await faulty.waitForExit(30_000)).toEqual(KILLED);
+    expect(await faulty.waitForExit(60_000)).toEqual(KILLED);
     expect(faulty.output()).toContain('fault injection enabled');
     // It died right after the step asked for (a revoke step logs its reason too).
     expect(lastStep(faulty)).toMatch(new RegExp(`^${fault}${fault.includes(':') ? '$' : '(:|$)'}`));
@@ -331,7 +332,7 @@ describe('crash safety: the controller SIGKILLed at each step converges on resta
       `policy ${name} converged on version ${expectedVersion}`,
       () => convergence(namespace, name, secret, expectedVersion),
       'converged',
-      30_000,
+      60_000,
     );
     await sleep(1_000); // a converged controller must not do anything more
     expect(await last.stop()).toEqual(CLEAN_EXIT);
