@@ -53,3 +53,30 @@ export function findCondition(
 ): Condition | undefined {
   return conditions?.find((c) => c.type === type);
 }
+
+/** The outcome of a reconcile, as the Ready condition shows it. */
+export interface ReadyOutcome {
+  ready: boolean;
+  reason: string;
+  message: string;
+}
+
+/** `conditions` with Ready set from `outcome` (see setCondition). */
+export function setReady(
+  conditions: readonly Condition[] | undefined,
+  outcome: ReadyOutcome,
+  now: Date,
+  generation: number | undefined,
+): Condition[] {
+  return setCondition(
+    conditions,
+    {
+      type: 'Ready',
+      status: outcome.ready ? 'True' : 'False',
+      reason: outcome.reason,
+      message: outcome.message,
+    },
+    now,
+    generation,
+  );
+}

@@ -1,6 +1,6 @@
 /** An issuer's status from its signing keys, their lifecycle and the outcome of a reconcile. */
 import type { TokenIssuerStatus } from '../../api/v1alpha1.generated.ts';
-import { setCondition } from '../../core/conditions.ts';
+import { setReady } from '../../core/conditions.ts';
 import type { KeyVersionState } from '../../core/keyRotation.ts';
 import type { SigningKeyInfo } from '../../ports.ts';
 
@@ -60,17 +60,7 @@ export function issuerStatus(options: {
   outcome: { ready: boolean; reason: string; message: string };
 }): TokenIssuerStatus {
   const { previous, view } = options;
-  const conditions = setCondition(
-    previous?.conditions,
-    {
-      type: 'Ready',
-      status: options.outcome.ready ? 'True' : 'False',
-      reason: options.outcome.reason,
-      message: options.outcome.message,
-    },
-    options.now,
-    options.generation,
-  );
+  const conditions = setReady(previous?.conditions, options.outcome, options.now, options.generation);
   const status: TokenIssuerStatus = {
     ...(options.generation === undefined ? {} : { observedGeneration: options.generation }),
     conditions,

@@ -36,7 +36,8 @@ import {
 } from './secret.ts';
 import { pendingRequests } from './requests.ts';
 import { policySettings } from './settings.ts';
-import { READY_REASON, policyStatus, type ReadyOutcome } from './status.ts';
+import { READY_REASON, policyStatus } from './status.ts';
+import type { ReadyOutcome } from '../../core/conditions.ts';
 
 /** Steps one reconcile may take before it yields (a full rotation needs four). */
 const MAX_STEPS = 12;

@@ -1,6 +1,6 @@
 /** A TokenPolicy's status, computed from the Vault record and the outcome of a reconcile. */
 import type { TokenPolicyStatus } from '../../api/v1alpha1.generated.ts';
-import { setCondition } from '../../core/conditions.ts';
+import { setReady, type ReadyOutcome } from '../../core/conditions.ts';
 import { activeVersion, renewalDueAt } from '../../core/plan.ts';
 import type { PolicyTokenRecord } from '../../core/records.ts';
 
@@ -10,12 +10,6 @@ export const READY_REASON = {
   issuing: 'Issuing',
   deleting: 'Deleting',
 } as const;
-
-export interface ReadyOutcome {
-  ready: boolean;
-  reason: string;
-  message: string;
-}
 
 /** How many versions status.versions lists, newest first. */
 const VERSIONS_SHOWN = 10;
@@ -30,17 +24,7 @@ export function policyStatus(options: {
   outcome: ReadyOutcome;
 }): TokenPolicyStatus {
   const { previous, record, now } = options;
-  const conditions = setCondition(
-    previous?.conditions,
-    {
-      type: 'Ready',
-      status: options.outcome.ready ? 'True' : 'False',
-      reason: options.outcome.reason,
-      message: options.outcome.message,
-    },
-    now,
-    options.generation,
-  );
+  const conditions = setReady(previous?.conditions, options.outcome, now, options.generation);
   const active = activeVersion(record);
   const status: TokenPolicyStatus = {
     ...(options.generation === undefined ? {} : { observedGeneration: options.generation }),
