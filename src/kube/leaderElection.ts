@@ -4,7 +4,7 @@
  * resourceVersion they read, so two candidates can never both win. A leader that cannot renew
  * before its lease would expire stops leading (the caller exits, and a new leader takes over).
  */
-import { CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import type { Clock } from '../ports.ts';
 import { kubeStatus } from './apiErrors.ts';
@@ -107,7 +107,8 @@ export class LeaderElector {
     const spec = {
       holderIdentity: identity,
       leaseDurationSeconds: Math.ceil(this.options.leaseDurationMs / 1000),
-      renewTime: now,
+      // MicroTime: the API server wants exactly six fractional digits, which Date's ISO form lacks.
+      renewTime: new V1MicroTime(now.getTime()),
     };
     try {
       let lease: V1Lease;
