@@ -14,11 +14,22 @@ commands:
   revoke  NAME [--scope current|previous|all]
                                         revoke at once after publishing a replacement
                                         (annotation tokensmith.dev/revoke; default scope: current)
-  rotate-key ISSUER [--namespaced]      rotate a ClusterTokenIssuer's (or TokenIssuer's) signing key
+  rotate-key ISSUER [--namespaced] [--leaked]
+                                        rotate a ClusterTokenIssuer's (or TokenIssuer's) signing key
+                                        (annotation tokensmith.dev/rotate-key); --leaked: the key
+                                        leaked, so it leaves the JWKS at once and every token it
+                                        signed is re-minted
 `;
 
 function parse(argv) {
-  const args = { positional: [], kubectl: [], scope: 'current', namespaced: false, wait: true };
+  const args = {
+    positional: [],
+    kubectl: [],
+    scope: 'current',
+    namespaced: false,
+    leaked: false,
+    wait: true,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '-n' || a === '--namespace' || a === '--context' || a === '--kubeconfig')
@@ -28,6 +39,7 @@ function parse(argv) {
     else if (a === '--scope') args.scope = argv[++i];
     else if (a.startsWith('--scope=')) args.scope = a.slice('--scope='.length);
     else if (a === '--namespaced') args.namespaced = true;
+    else if (a === '--leaked') args.leaked = true;
     else if (a === '--no-wait') args.wait = false;
     else if (a === '-h' || a === '--help') args.help = true;
     else args.positional.push(a);
@@ -113,8 +125,13 @@ async function main() {
     }
     case 'rotate-key': {
       const kind = args.namespaced ? 'tokenissuer' : 'clustertokenissuer';
-      kubectl(['annotate', kind, name, `tokensmith.dev/rotate-key=${stamp}`, '--overwrite'], args.kubectl);
-      process.stdout.write(`signing-key rotation requested for ${kind} ${name}\n`);
+      const value = args.leaked ? `leaked:${stamp}` : stamp;
+      kubectl(['annotate', kind, name, `tokensmith.dev/rotate-key=${value}`, '--overwrite'], args.kubectl);
+      process.stdout.write(
+        args.leaked
+          ? `leaked-key rotation requested for ${kind} ${name} (tokensmith.dev/rotate-key=${value}): the old key leaves the JWKS at once and its tokens are re-minted\n`
+          : `signing-key rotation requested for ${kind} ${name} (tokensmith.dev/rotate-key=${value})\n`,
+      );
       return 0;
     }
     default:

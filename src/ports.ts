@@ -3,7 +3,7 @@
  * against the real server; the pure core never sees them. Every method throws TokensmithError.
  */
 import type { JWK } from 'jose';
-import type { RotationClaim } from './core/keyRotation.ts';
+import type { CompromisedKey, RotationClaim } from './core/keyRotation.ts';
 import type { PolicyTokenRecord, TokenIndexEntry } from './core/records.ts';
 
 /** A namespaced name. */
@@ -67,15 +67,18 @@ export interface SigningKeys {
 
 /**
  * What tokensmith must remember about an issuer's signing key across crashes, kept in Vault next
- * to the keys: the rotate-key request last acted on and the last rotation claimed. Both are
- * written (check-and-set) before a rotation is made, so a request is acted on once even if the
- * process dies before the issuer's status is written.
+ * to the keys: the rotate-key request last acted on, the last rotation claimed and the key
+ * versions a leaked-key request compromised. All are written (check-and-set) before a rotation is
+ * made, so a request is acted on once even if the process dies before the issuer's status is
+ * written, and a compromised key is retired (and its tokens re-minted) whatever happens next.
  */
 export interface IssuerKeyState {
   /** The tokensmith.dev/rotate-key annotation value last acted on. */
   rotateKey?: string;
   /** The last rotation claimed; written before the rotation is made. */
   rotation?: RotationClaim;
+  /** Key versions recorded as compromised (newest last, bounded); written before the rotation. */
+  compromised?: CompromisedKey[];
 }
 
 /** The issuer's IssuerKeyState in KV v2 (`<pathPrefix>/issuer-state`). */

@@ -30,7 +30,10 @@ export const ANNOTATION = {
   rotate: 'tokensmith.dev/rotate',
   /** `current`, `previous` or `all`: revoke at once, after a replacement is published. */
   revoke: 'tokensmith.dev/revoke',
-  /** Any new value rotates an issuer's signing key. */
+  /**
+   * Any new value rotates an issuer's signing key; `leaked[:anything]` reports it leaked: the old
+   * key leaves the JWKS at once and every token it signed is re-minted.
+   */
   rotateKey: 'tokensmith.dev/rotate-key',
   /** On a restarted workload's pod template: when tokensmith asked for the restart. */
   restartedAt: 'tokensmith.dev/restartedAt',

@@ -366,13 +366,15 @@ export interface TokenVersion {
   revokedAt?: string;
   /**
    * For a revoked token, why: OverlapEnded (replaced, overlap over), Compromised (revoked at
-   * once through the tokensmith.dev/revoke annotation), PolicyDeleted, or Abandoned (minted
-   * but never published).
+   * once through the tokensmith.dev/revoke annotation), KeyCompromised (signed by an issuer
+   * key reported leaked: revoked at once), PolicyDeleted, or Abandoned (minted but never
+   * published).
    */
   revokeReason?: string;
   /**
    * Why this version was minted: Initial, Renewal, Expired, SpecChanged, Scheduled, Requested
-   * (tokensmith.dev/rotate), Compromised or Revoked.
+   * (tokensmith.dev/rotate), Compromised, KeyCompromised (the previous one was signed by an
+   * issuer key reported leaked) or Revoked.
    */
   mintReason?: string;
 }
@@ -382,7 +384,9 @@ export interface TokenVersion {
  * the Vault connection and auth, where token records live, the signing key and its rotation,
  * and guardrails on what policies may ask for. Secret and ServiceAccount references are read
  * from the issuer's namespace. Annotate it with tokensmith.dev/rotate-key to rotate its
- * signing key now.
+ * signing key now (any new value), or with tokensmith.dev/rotate-key=leaked[:anything] when
+ * the key leaked: the old key then leaves the JWKS at once and every token it signed is
+ * re-minted.
  */
 export interface TokenIssuer {
   /**
@@ -619,6 +623,29 @@ export interface TokenIssuerStatus {
    */
   activeKid?: string;
   /**
+   * The signing keys a leaked-key request (tokensmith.dev/rotate-key=leaked[:anything])
+   * compromised, newest first: the key that signed then and every older one still in the JWKS.
+   * They were retired at once; every TokenPolicy of this issuer whose active or retiring JWT
+   * carries one of these kids replaces or revokes it (reason KeyCompromised). Kept in Vault
+   * (the issuer-state entry) and bounded to the most recent 20.
+   *
+   * Items: One compromised signing key version, public facts only.
+   */
+  compromisedKids?: {
+    /**
+     * The key ID (RFC 7638 thumbprint) that no longer verifies.
+     */
+    kid: string;
+    /**
+     * The key version in its backend.
+     */
+    version: number;
+    /**
+     * When tokensmith recorded the compromise, before rotating the key.
+     */
+    compromisedAt: string;
+  }[];
+  /**
    * When the signing key is next due to rotate.
    */
   nextKeyRotationAt?: string;
@@ -658,7 +685,8 @@ export interface TokenIssuerStatus {
    */
   handledRequests?: {
     /**
-     * The tokensmith.dev/rotate-key annotation value last acted on.
+     * The tokensmith.dev/rotate-key annotation value last acted on (leaked[:anything] for a
+     * leaked key).
      */
     rotateKey?: string;
   };
@@ -690,9 +718,15 @@ export interface SigningKey {
    */
   state: 'active' | 'verify-only' | 'retired';
   /**
-   * For a verify-only key, when it leaves the JWKS.
+   * For a verify-only key, when it leaves the JWKS; for a retired key, when it left.
    */
   retireAt?: string;
+  /**
+   * True when a leaked-key request (tokensmith.dev/rotate-key=leaked) compromised this key: it
+   * left the JWKS at once, with no verify-only period, and every token it signed is re-minted
+   * by its TokenPolicy.
+   */
+  compromised?: boolean;
 }
 
 /**
@@ -701,7 +735,9 @@ export interface SigningKey {
  * guardrails on what policies may ask for. Secret and ServiceAccount references are read
  * from the operator's cluster resource namespace (set in the operator's configuration; by
  * default the namespace it runs in), like cert-manager's ClusterIssuer. Annotate it with
- * tokensmith.dev/rotate-key to rotate its signing key now.
+ * tokensmith.dev/rotate-key to rotate its signing key now (any new value), or with
+ * tokensmith.dev/rotate-key=leaked[:anything] when the key leaked: the old key then leaves
+ * the JWKS at once and every token it signed is re-minted.
  */
 export interface ClusterTokenIssuer {
   /**

@@ -5,12 +5,46 @@
  * apart from token rotation (plan.ts): a new version signs from the moment it is made; the version
  * before it stays in the JWKS, verify-only, for `verifyFor` after that, then it is retired.
  *
+ * A leaked key (`tokensmith.dev/rotate-key=leaked[:anything]`) is rotated the same way, but every
+ * version that verified until then is recorded as compromised and retired at once, with no
+ * verify-only period: anyone may hold its private key. Versions leave oldest first (Vault's transit
+ * engine can only cut from below), so the leaked signer takes every older version with it.
+ *
  * The triggers are named functions tried in order (cert-manager's policies.go shape); the first
  * that fires gives the reason. One rotation satisfies every trigger that is due at once.
  */
 
-/** Why a new signing key version is made. */
-export type KeyRotationReason = 'Scheduled' | 'Requested';
+/** Why a new signing key version is made. Compromised: a leaked-key request. */
+export type KeyRotationReason = 'Scheduled' | 'Requested' | 'Compromised';
+
+/** The first word of a rotate-key value that reports a leaked key: `leaked` or `leaked:anything`. */
+export const LEAKED_REQUEST = 'leaked';
+
+/** True for a rotate-key value that reports a leaked key (`leaked`, `leaked:anything`). */
+export function isLeakedRequest(value: string | undefined): boolean {
+  return value?.split(':')[0]?.trim() === LEAKED_REQUEST;
+}
+
+/** A key version recorded as compromised, durably (in Vault) before the rotation that replaces it. */
+export interface CompromisedKey {
+  kid: string;
+  version: number;
+  /** When it was recorded, by tokensmith's clock (RFC 3339): from then on it does not verify. */
+  at: string;
+}
+
+/** How many compromised keys the durable state keeps (newest): far more than can matter at once. */
+export const COMPROMISED_KEYS_KEPT = 20;
+
+/** `existing` with `added` appended (a kid once only), bounded to the newest COMPROMISED_KEYS_KEPT. */
+export function withCompromised(
+  existing: readonly CompromisedKey[] | undefined,
+  added: readonly CompromisedKey[],
+): CompromisedKey[] {
+  const known = new Set((existing ?? []).map((c) => c.kid));
+  const merged = [...(existing ?? []), ...added.filter((c) => !known.has(c.kid))];
+  return merged.slice(-COMPROMISED_KEYS_KEPT);
+}
 
 /** Where a key version is in its life. */
 export type KeyState = 'active' | 'verify-only' | 'retired';
@@ -47,6 +81,8 @@ export interface KeyRotationInput {
   handled?: string | undefined;
   /** The last rotation claimed, from durable state (written before each rotation). */
   claim?: RotationClaim | undefined;
+  /** The key versions recorded as compromised, from durable state. */
+  compromised?: readonly CompromisedKey[] | undefined;
   /**
    * True when the issuer's first key was made in this reconcile: a pending request is satisfied
    * by that brand-new key instead of rotating it at once (e.g. a manifest re-applied with the
@@ -63,6 +99,8 @@ export interface KeyVersionState {
   state: KeyState;
   /** For a version that no longer signs: when it leaves (or left) the JWKS. */
   retireAt?: Date;
+  /** Recorded as compromised: it left the JWKS at once. */
+  compromised?: true;
 }
 
 /** What to do now, and what the keys look like. */
@@ -74,7 +112,15 @@ export interface KeyRotationDecision {
    * value is present, also when no rotation follows from it).
    */
   handle?: string;
-  /** Retire every version below this one: the oldest versions whose verify window has ended. */
+  /**
+   * For a leaked-key rotation: the versions to record as compromised, durably and before rotating
+   * (every version that verifies now, signer included).
+   */
+  compromise?: CompromisedKey[];
+  /**
+   * Retire every version below this one: the oldest versions whose verify window has ended, and
+   * every version up to the newest compromised one that no longer signs.
+   */
   retireBelow?: number;
   /** Each version's state, newest first; the ones retireBelow removes read `retired`. */
   keys: KeyVersionState[];
@@ -98,22 +144,31 @@ function requestValue(input: KeyRotationInput): string | undefined {
   return value ? input.requested : undefined;
 }
 
-/** A rotate-key value that was not acted on yet (one rotation per value). */
+/** A rotate-key value that was not acted on yet (one rotation per value); `leaked…` compromises. */
 const requestedByAnnotation: Trigger = (input) => {
   const value = requestValue(input);
   if (value === undefined || value === input.handled || input.firstKey) return undefined;
-  return { reason: 'Requested', resumed: false };
+  return { reason: isLeakedRequest(value) ? 'Compromised' : 'Requested', resumed: false };
 };
 
 /** A rotation recorded as claimed whose new key was never made (a crash came in between). */
 const interruptedClaim: Trigger = (input, newest) =>
   input.claim?.fromKid === newest.kid ? { reason: input.claim.reason, resumed: true } : undefined;
 
+/** A compromised version still signs (its recorded rotation was never made): replace it. */
+const signerCompromised: Trigger = (input, newest) =>
+  input.compromised?.some((c) => c.kid === newest.kid) ? { reason: 'Compromised', resumed: true } : undefined;
+
 /** The signing version is older than `every`. */
 const scheduleDue: Trigger = (input, newest) =>
   rotationDueAt(input, newest) <= input.now.getTime() ? { reason: 'Scheduled', resumed: false } : undefined;
 
-const TRIGGERS: readonly Trigger[] = [requestedByAnnotation, interruptedClaim, scheduleDue];
+const TRIGGERS: readonly Trigger[] = [
+  requestedByAnnotation,
+  interruptedClaim,
+  signerCompromised,
+  scheduleDue,
+];
 
 /**
  * When the newest version is due to be replaced: `every` after it was made. The last claimed
@@ -140,32 +195,49 @@ export function decideKeyRotation(input: KeyRotationInput): KeyRotationDecision 
   }
 
   const now = input.now.getTime();
+  const compromisedAt = new Map((input.compromised ?? []).map((c) => [c.kid, ms(c.at)]));
   // A version stops signing when the next one is made (by tokensmith's clock no earlier than its
-  // claim of that rotation); it verifies for verifyFor after that.
+  // claim of that rotation); it verifies for verifyFor after that — unless it was compromised,
+  // which ends its window when that was recorded.
   const retireAts = sorted.map((k, i) => {
     const next = sorted[i + 1];
     if (next === undefined) return undefined;
     const claimedAt = input.claim?.fromKid === k.kid ? ms(input.claim.at) : 0;
-    return Math.max(ms(next.createdAt), claimedAt) + input.verifyForMs;
+    const windowEnd = Math.max(ms(next.createdAt), claimedAt) + input.verifyForMs;
+    return Math.min(windowEnd, compromisedAt.get(k.kid) ?? Infinity);
   });
-  // Only the oldest run of ended windows is retired, so no version ever leaves early.
+  // Only the oldest run of ended windows is retired, so no version ever leaves early…
   let firstKept = 0;
   while (firstKept < sorted.length - 1 && (retireAts[firstKept] ?? Infinity) <= now) firstKept += 1;
+  // …except below a compromised version that no longer signs: versions leave oldest first.
+  const lastCompromised = sorted.findLastIndex((k, i) => i < sorted.length - 1 && compromisedAt.has(k.kid));
+  firstKept = Math.max(firstKept, lastCompromised + 1);
   const retireBelow = firstKept > 0 ? sorted[firstKept]?.version : undefined;
 
   const keys: KeyVersionState[] = sorted
     .map((k, i): KeyVersionState => {
-      const retireAt = retireAts[i];
-      const state: KeyState = retireAt === undefined ? 'active' : i < firstKept ? 'retired' : 'verify-only';
+      const windowEnd = retireAts[i];
+      const state: KeyState = windowEnd === undefined ? 'active' : i < firstKept ? 'retired' : 'verify-only';
+      // A version retired early (below a compromised one) left now, not when its window ends.
+      const retireAt = windowEnd !== undefined && state === 'retired' ? Math.min(windowEnd, now) : windowEnd;
       return {
         version: k.version,
         kid: k.kid,
         createdAt: k.createdAt,
         state,
         ...(retireAt === undefined ? {} : { retireAt: new Date(retireAt) }),
+        ...(compromisedAt.has(k.kid) ? { compromised: true as const } : {}),
       };
     })
     .reverse();
+
+  // A new leaked-key rotation compromises every version that verifies now.
+  const compromise =
+    rotate?.reason === 'Compromised' && !rotate.resumed
+      ? sorted
+          .filter((k) => !compromisedAt.has(k.kid))
+          .map((k) => ({ kid: k.kid, version: k.version, at: input.now.toISOString() }))
+      : undefined;
 
   const nextRotationAt = rotationDueAt(input, newest);
   const upcoming = [nextRotationAt, ...retireAts.slice(firstKept).filter((t) => t !== undefined)].filter(
@@ -174,6 +246,7 @@ export function decideKeyRotation(input: KeyRotationInput): KeyRotationDecision 
   return {
     ...(rotate ? { rotate } : {}),
     ...(handle === undefined ? {} : { handle }),
+    ...(compromise === undefined || compromise.length === 0 ? {} : { compromise }),
     ...(retireBelow === undefined ? {} : { retireBelow }),
     keys,
     nextRotationAt: new Date(nextRotationAt),

@@ -11,11 +11,24 @@
  *   sync     restore a Secret that drifted from the active version
  *   revoke   end versions whose overlap is over, and abandoned pending versions
  *   prune    forget revoked/expired versions beyond historyLimit
+ *
+ * A JWT signed by a key its issuer reports compromised (a leaked signing key) no longer verifies:
+ * retiring versions that carry such a kid are revoked at once, and an active one is replaced with
+ * no overlap (mint reason KeyCompromised). The decision is level-based, so the policy keeps
+ * re-minting until no active or retiring version carries a compromised kid.
  */
 import type { HandledRequests, PolicyTokenRecord, TokenVersionRecord } from './records.ts';
 
 export type MintReason =
-  'Initial' | 'Renewal' | 'Expired' | 'SpecChanged' | 'Scheduled' | 'Requested' | 'Compromised' | 'Revoked';
+  | 'Initial'
+  | 'Renewal'
+  | 'Expired'
+  | 'SpecChanged'
+  | 'Scheduled'
+  | 'Requested'
+  | 'Compromised'
+  | 'KeyCompromised'
+  | 'Revoked';
 
 export type RevokeScope = 'current' | 'previous' | 'all';
 
@@ -38,7 +51,7 @@ export type PlanStep =
   | {
       kind: 'revoke';
       versions: number[];
-      reason: 'OverlapEnded' | 'Abandoned' | 'Expired' | 'Compromised';
+      reason: 'OverlapEnded' | 'Abandoned' | 'Expired' | 'Compromised' | 'KeyCompromised';
       handles?: HandledRequests;
     }
   | { kind: 'prune'; versions: number[] }
@@ -58,6 +71,8 @@ export interface PlanInput {
   requests: PendingRequests;
   /** When the schedule fires next (after the last one handled), for the requeue time. */
   nextScheduledAt?: Date;
+  /** Kids of the issuer's signing keys reported compromised: JWTs they signed must go at once. */
+  compromisedKids?: ReadonlySet<string>;
 }
 
 const ms = (iso: string | undefined) => (iso ? Date.parse(iso) : Number.NaN);
@@ -72,10 +87,18 @@ export function renewalDueAt(version: TokenVersionRecord, renewBeforeMs: number)
   return new Date(ms(version.expiresAt) - renewBeforeMs);
 }
 
+/** True when `version` is a JWT signed by a key the issuer reports compromised. */
+function signedByCompromisedKey(input: PlanInput, version: TokenVersionRecord): boolean {
+  return version.kid !== undefined && input.compromisedKids?.has(version.kid) === true;
+}
+
 function pendingStep(input: PlanInput, pending: TokenVersionRecord): PlanStep {
   const now = input.now.getTime();
-  // Published before a crash: finish the rotation.
+  // Published before a crash: finish the rotation (a compromised kid is replaced next).
   if (input.secretTokenHash === pending.tokenHash) return { kind: 'activate', version: pending.version };
+  if (signedByCompromisedKey(input, pending)) {
+    return { kind: 'revoke', versions: [pending.version], reason: 'KeyCompromised' };
+  }
   if (ms(pending.expiresAt) > now && pending.specHash === input.specHash) {
     return { kind: 'publish', version: pending.version };
   }
@@ -126,6 +149,26 @@ function revocationStep(input: PlanInput, active: TokenVersionRecord | undefined
   };
 }
 
+/**
+ * A leaked signing key: retiring versions it signed are revoked now, then an active one is
+ * replaced and revoked as soon as the replacement is published (no overlap: it no longer
+ * verifies). One replacement satisfies every outstanding request too.
+ */
+function keyCompromiseStep(input: PlanInput, active: TokenVersionRecord | undefined): PlanStep | undefined {
+  if (!input.compromisedKids || input.compromisedKids.size === 0) return undefined;
+  const retiring = (input.record?.versions ?? [])
+    .filter((v) => v.state === 'retiring' && signedByCompromisedKey(input, v))
+    .map((v) => v.version);
+  if (retiring.length > 0) return { kind: 'revoke', versions: retiring, reason: 'KeyCompromised' };
+  if (!active || !signedByCompromisedKey(input, active)) return undefined;
+  return {
+    kind: 'mint',
+    reason: 'KeyCompromised',
+    handles: handledBy(input.requests),
+    onActivate: 'revokeCurrent',
+  };
+}
+
 /** Versions to revoke now: retiring ones whose overlap is over, and any past their expiry. */
 function dueRevocations(input: PlanInput): PlanStep | undefined {
   const now = input.now.getTime();
@@ -170,7 +213,7 @@ export function planNextStep(input: PlanInput): PlanStep {
   if (pending) return pendingStep(input, pending);
 
   const active = activeVersion(input.record);
-  const revocation = revocationStep(input, active);
+  const revocation = revocationStep(input, active) ?? keyCompromiseStep(input, active);
   if (revocation) return revocation;
   const reason = mintReason(input, active);
   if (reason) return { kind: 'mint', reason, handles: handledBy(input.requests) };

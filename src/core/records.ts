@@ -36,7 +36,7 @@ export interface TokenVersionRecord {
   publishedAt?: string;
   /** What activating this version does to the older ones: revoke at once (a compromise). */
   onActivate?: 'revokeCurrent' | 'revokeAll';
-  /** Why this version was minted (Initial, Renewal, Scheduled, Requested, Compromised…). */
+  /** Why this version was minted (Initial, Renewal, Scheduled, Requested, Compromised, KeyCompromised…). */
   mintReason?: string;
   retiringSince?: string;
   revokedAt?: string;

@@ -36,16 +36,19 @@ export function withMinted(
 /**
  * Makes `version` current and active. The previous active version starts retiring (its overlap
  * begins now) — or, for a version minted after a compromise, is revoked at once, with the
- * retiring ones too for `revokeAll`.
+ * retiring ones too for `revokeAll`. The revoke reason is KeyCompromised when the replacement was
+ * minted because a leaked signing key signed the previous one, else Compromised.
  */
 export function withActivated(record: PolicyTokenRecord, version: number, now: Date): PolicyTokenRecord {
   const at = now.toISOString();
-  const onActivate = record.versions.find((v) => v.version === version)?.onActivate;
+  const activated = record.versions.find((v) => v.version === version);
+  const onActivate = activated?.onActivate;
+  const revokeReason = activated?.mintReason === 'KeyCompromised' ? 'KeyCompromised' : 'Compromised';
   const revoke = (v: TokenVersionRecord): TokenVersionRecord => ({
     ...v,
     state: 'revoked',
     revokedAt: at,
-    revokeReason: 'Compromised',
+    revokeReason,
   });
   return {
     ...record,

@@ -14,6 +14,11 @@ export interface ResolvedIssuer {
   issuerUrl: string;
   allowed: { audiences?: string[]; scopes?: string[]; maxTtl?: string };
   store: TokenStore;
+  /**
+   * Kids of signing keys a leaked-key request compromised (from the issuer's status): they no
+   * longer verify, so tokens they signed are replaced or revoked at once.
+   */
+  compromisedKids: ReadonlySet<string>;
   /** Signs JWT claims with the issuer's active key. */
   signJwt(claims: Record<string, unknown>): Promise<{ token: string; kid: string }>;
 }

@@ -52,6 +52,7 @@ export class CachedIssuerResolver implements IssuerResolver {
         ...(issuer.spec.allowed?.maxTtl ? { maxTtl: issuer.spec.allowed.maxTtl } : {}),
       },
       store: runtime.store,
+      compromisedKids: new Set((issuer.status?.compromisedKids ?? []).map((k) => k.kid)),
       signJwt: (claims) =>
         this.runtimes.use(issuer, async (r) => {
           const token = await signJwt(r.keys, claims);

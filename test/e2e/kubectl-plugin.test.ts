@@ -8,12 +8,20 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNamespace, environment, uniqueName } from '../support/environment.ts';
 import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../support/operator.ts';
-import { createClusterIssuer, createPolicy, waitForIssuer, waitForPolicy } from '../support/resources.ts';
+import {
+  createClusterIssuer,
+  createPolicy,
+  readClusterIssuer,
+  waitForIssuer,
+  waitForPolicy,
+  waitUntil,
+} from '../support/resources.ts';
 
 const run = promisify(execFile);
 const PLUGIN = join(import.meta.dirname, '..', '..', 'bin', 'kubectl-tokensmith.js');
 let namespace: string;
 let operator: TestOperator;
+let issuer: string;
 
 async function plugin(...args: string[]): Promise<string> {
   const env = environment();
@@ -31,7 +39,7 @@ beforeAll(async () => {
   namespace = await createNamespace('plugin');
   const transitMount = await enableEngine('transit', 'transit');
   operator = await startTestOperator(testConfig({ namespace, transitMount }));
-  const issuer = uniqueName('plugin');
+  issuer = uniqueName('plugin');
   await createClusterIssuer(issuer, { issuer: 'https://tokens.plugin.example', signing: { transitMount } });
   await waitForIssuer(issuer, 'True/KeyReady');
   await createPolicy(namespace, 'api', {
@@ -63,5 +71,21 @@ describe('kubectl tokensmith', () => {
     await expect(plugin('revoke', 'api', '--scope', 'everything')).rejects.toThrow(
       /--scope must be current, previous or all/,
     );
+  });
+
+  it('reports a leaked signing key with rotate-key --leaked', async () => {
+    const before = (await readClusterIssuer(issuer)).status?.activeKid;
+    const out = await plugin('rotate-key', issuer, '--leaked');
+    const value = /tokensmith\.dev\/rotate-key=(leaked:\d{8}T\d+Z)\)/.exec(out)?.[1];
+    expect(out).toMatch(new RegExp(`^leaked-key rotation requested for clustertokenissuer ${issuer} `));
+    expect(value).toBeDefined();
+    await waitUntil(
+      'leak handled',
+      async () => (await readClusterIssuer(issuer)).status?.handledRequests?.rotateKey,
+      value,
+    );
+    const status = (await readClusterIssuer(issuer)).status;
+    expect(status?.compromisedKids?.map((k) => k.kid)).toEqual([before]);
+    expect(status?.activeKid).not.toBe(before);
   });
 });

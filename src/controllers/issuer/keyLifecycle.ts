@@ -9,12 +9,19 @@
  * - crash after rotate() (before status or JWKS were written): the request is handled in Vault and
  *   the claimed kid no longer signs, so nothing rotates again; status and JWKS catch up.
  *
+ * A leaked-key request (`leaked[:anything]`) also records, in the same write, every version that
+ * verifies then as compromised; a compromised version that no longer signs is retired on every
+ * pass until it is gone, so a crash after the rotation still retires it. The issuer's status lists
+ * the compromised kids, and its policies re-mint every token one of them signed.
+ *
  * Concurrent writers (a deposed leader) lose the check-and-set and retry from fresh state.
  */
 import { parseDuration } from '../../core/duration.ts';
 import {
   checkRotationSettings,
   decideKeyRotation,
+  withCompromised,
+  type CompromisedKey,
   type KeyRotationDecision,
   type KeyRotationReason,
 } from '../../core/keyRotation.ts';
@@ -61,12 +68,14 @@ export interface KeyLifecycleResult {
   keys: SigningKeyInfo[];
   /** The decision over `keys` (states, next rotation, next due time). */
   decision: KeyRotationDecision;
-  /** Versions retired in this pass, with when their window ended. */
-  retired: { key: SigningKeyInfo; retireAt: Date | undefined }[];
+  /** Versions retired in this pass, with when their window ended, and whether compromised. */
+  retired: { key: SigningKeyInfo; retireAt: Date | undefined; compromised: boolean }[];
   /** The rotation made in this pass. */
   rotated?: { from: SigningKeyInfo; to: SigningKeyInfo; reason: KeyRotationReason; resumed: boolean };
   /** The rotate-key value handled, durably (undefined when none ever was). */
   handledRotateKey: string | undefined;
+  /** The key versions recorded as compromised, durably (oldest first). */
+  compromised: CompromisedKey[];
 }
 
 /** What a pass needs. */
@@ -105,6 +114,7 @@ export async function runKeyLifecycle(input: KeyLifecycleInput): Promise<KeyLife
       requested: input.requested,
       handled,
       claim: state.rotation,
+      compromised: state.compromised,
       ...extra,
     });
 
@@ -115,8 +125,9 @@ export async function runKeyLifecycle(input: KeyLifecycleInput): Promise<KeyLife
   let decision = decide({ firstKey });
   let rotated: KeyLifecycleResult['rotated'];
   if (decision.rotate || decision.handle !== undefined) {
-    // Durable before acting: the request is handled, and the rotation claimed, in one CAS write
-    // (a resumed claim is already durable, unless a newer request joins it).
+    // Durable before acting: the request is handled, the rotation claimed and, for a leaked key,
+    // the compromised versions recorded, in one CAS write (a resumed claim is already durable,
+    // unless a newer request joins it).
     const claimNew = decision.rotate !== undefined && !decision.rotate.resumed;
     if (claimNew || decision.handle !== undefined) {
       const next: IssuerKeyState = {
@@ -124,6 +135,9 @@ export async function runKeyLifecycle(input: KeyLifecycleInput): Promise<KeyLife
         ...(decision.handle === undefined ? {} : { rotateKey: decision.handle }),
         ...(claimNew && decision.rotate
           ? { rotation: { fromKid: from.kid, reason: decision.rotate.reason, at: input.now().toISOString() } }
+          : {}),
+        ...(decision.compromise
+          ? { compromised: withCompromised(state.compromised, decision.compromise) }
           : {}),
       };
       await input.keyState.write(next, stored?.casVersion ?? 0);
@@ -147,12 +161,20 @@ export async function runKeyLifecycle(input: KeyLifecycleInput): Promise<KeyLife
   if (decision.retireBelow !== undefined) {
     const below = decision.retireBelow;
     for (const key of keys.filter((k) => k.version < below)) {
-      retired.push({ key, retireAt: decision.keys.find((k) => k.version === key.version)?.retireAt });
+      const decided = decision.keys.find((k) => k.version === key.version);
+      retired.push({ key, retireAt: decided?.retireAt, compromised: decided?.compromised === true });
     }
     await input.keys.retireBelow(below);
     input.onRetired?.(retired);
     keys = await input.keys.list();
     decision = decide();
   }
-  return { keys, decision, retired, ...(rotated ? { rotated } : {}), handledRotateKey: handled };
+  return {
+    keys,
+    decision,
+    retired,
+    ...(rotated ? { rotated } : {}),
+    handledRotateKey: handled,
+    compromised: state.compromised ?? [],
+  };
 }

@@ -1,9 +1,10 @@
 /**
  * The issuer reconciler (TokenIssuer and ClusterTokenIssuer): runs the signing key's lifecycle
- * (keyLifecycle.ts: create, rotate on schedule or on request, retire after verifyFor), publishes
- * the public keys (JWKS) in a ConfigMap and in Vault, reports Ready with the keys and their states,
- * and asks to be run again when the next rotation or retirement is due. Its policies are
- * re-evaluated by the controller whenever the issuer changes.
+ * (keyLifecycle.ts: create, rotate on schedule or on request, retire after verifyFor — or at once
+ * when the key leaked, with a KeyCompromised Event), publishes the public keys (JWKS) in a
+ * ConfigMap and in Vault, reports Ready with the keys, their states and the compromised kids, and
+ * asks to be run again when the next rotation or retirement is due. Its policies are re-evaluated
+ * by the controller whenever the issuer changes (and re-mint what a compromised kid signed).
  */
 import { stableHash } from '../../core/fingerprint.ts';
 import { formatDuration } from '../../core/duration.ts';
@@ -95,6 +96,7 @@ export class IssuerReconciler {
           retired: lifecycle.retired,
           nextKeyRotationAt: lifecycle.decision.nextRotationAt,
           handledRotateKey: lifecycle.handledRotateKey,
+          compromised: lifecycle.compromised,
         };
         const jwks = JSON.stringify(jwksOf(lifecycle.keys), null, 2);
         // The issuer's folder must be readable: a record read proves the Vault policy allows it.
@@ -156,11 +158,15 @@ export class IssuerReconciler {
       { kid: to.kid, version: to.version, previousKid: from.kid, reason, resumed },
       'signing key rotated',
     );
+    const previous =
+      reason === 'Compromised'
+        ? `kid ${from.kid} is compromised and leaves the JWKS at once`
+        : `kid ${from.kid} stays in the JWKS for ${formatDuration(verifyForMs)}`;
     this.deps.events.record(issuer, {
       type: 'Normal',
       reason: 'KeyRotated',
       action: 'RotateKey',
-      note: `signing key rotated (${reason}${resumed ? ', resumed after an interrupted attempt' : ''}): kid ${to.kid} (version ${to.version}) signs from now on; kid ${from.kid} stays in the JWKS for ${formatDuration(verifyForMs)}`,
+      note: `signing key rotated (${reason}${resumed ? ', resumed after an interrupted attempt' : ''}): kid ${to.kid} (version ${to.version}) signs from now on; ${previous}`,
     });
   }
 
@@ -170,8 +176,17 @@ export class IssuerReconciler {
     verifyForMs: number,
     log: Logger,
   ): void {
-    for (const { key } of retired) {
-      log.info({ kid: key.kid, version: key.version }, 'signing key retired');
+    for (const { key, compromised } of retired) {
+      log.info({ kid: key.kid, version: key.version, compromised }, 'signing key retired');
+      if (compromised) {
+        this.deps.events.record(issuer, {
+          type: 'Warning',
+          reason: 'KeyCompromised',
+          action: 'RetireKey',
+          note: `signing key kid ${key.kid} (version ${key.version}) is compromised (${ANNOTATION.rotateKey}=leaked): retired at once, it left the JWKS; every token it signed is re-minted by its policy`,
+        });
+        continue;
+      }
       this.deps.events.record(issuer, {
         type: 'Normal',
         reason: 'KeyRetired',

@@ -1,7 +1,7 @@
 /** An issuer's status from its signing keys, their lifecycle and the outcome of a reconcile. */
 import type { TokenIssuerStatus } from '../../api/v1alpha1.generated.ts';
 import { setReady } from '../../core/conditions.ts';
-import type { KeyVersionState } from '../../core/keyRotation.ts';
+import type { CompromisedKey, KeyVersionState } from '../../core/keyRotation.ts';
 import type { SigningKeyInfo } from '../../ports.ts';
 
 /** Retired keys kept in status.keys (newest first) so people can see what left the JWKS and when. */
@@ -20,9 +20,16 @@ export interface IssuerKeysView {
   nextKeyRotationAt: Date | undefined;
   /** The rotate-key value handled, durably. */
   handledRotateKey: string | undefined;
+  /** The key versions recorded as compromised, durably (oldest first). */
+  compromised: CompromisedKey[];
 }
 
-function statusKey(key: SigningKeyInfo, state: StatusKey['state'], retireAt: Date | undefined): StatusKey {
+function statusKey(
+  key: SigningKeyInfo,
+  state: StatusKey['state'],
+  retireAt: Date | undefined,
+  compromised: boolean,
+): StatusKey {
   return {
     kid: key.kid,
     version: key.version,
@@ -30,24 +37,37 @@ function statusKey(key: SigningKeyInfo, state: StatusKey['state'], retireAt: Dat
     createdAt: key.createdAt,
     state,
     ...(retireAt === undefined ? {} : { retireAt: retireAt.toISOString() }),
+    ...(compromised ? { compromised: true } : {}),
   };
 }
 
 /** status.keys: held versions newest first, then the most recently retired ones. */
 function statusKeys(view: IssuerKeysView, previous: StatusKey[] | undefined): StatusKey[] {
+  const compromised = new Set(view.compromised.map((c) => c.kid));
   const held = [...view.keys].reverse().map((key) => {
     const decided = view.states.find((s) => s.version === key.version);
-    return statusKey(key, decided?.state ?? 'verify-only', decided?.retireAt);
+    return statusKey(key, decided?.state ?? 'verify-only', decided?.retireAt, compromised.has(key.kid));
   });
   const retiredNow = [...view.retired]
     .reverse()
-    .map(({ key, retireAt }) => statusKey(key, 'retired', retireAt));
+    .map(({ key, retireAt }) => statusKey(key, 'retired', retireAt, compromised.has(key.kid)));
   const seen = new Set([...held, ...retiredNow].map((k) => k.kid));
   const retiredBefore = (previous ?? [])
     .filter((k) => !seen.has(k.kid))
-    .map((k): StatusKey => ({ ...k, state: 'retired' }))
+    .map((k): StatusKey => ({
+      ...k,
+      state: 'retired',
+      ...(compromised.has(k.kid) ? { compromised: true } : {}),
+    }))
     .sort((a, b) => b.version - a.version);
   return [...held, ...[...retiredNow, ...retiredBefore].slice(0, RETIRED_KEYS_SHOWN)];
+}
+
+/** status.compromisedKids: what the policies read to re-mint tokens a compromised key signed. */
+function compromisedKids(view: IssuerKeysView): TokenIssuerStatus['compromisedKids'] {
+  return [...view.compromised]
+    .reverse()
+    .map((c) => ({ kid: c.kid, version: c.version, compromisedAt: c.at }));
 }
 
 /** The status to write; what this reconcile did not learn is kept from `previous`. */
@@ -75,6 +95,9 @@ export function issuerStatus(options: {
     if (previous?.activeKid) status.activeKid = previous.activeKid;
     if (previous?.nextKeyRotationAt) status.nextKeyRotationAt = previous.nextKeyRotationAt;
   }
+  // Never forgotten because a reconcile failed: policies re-mint what these kids signed.
+  const compromised = view ? compromisedKids(view) : previous?.compromisedKids;
+  if (compromised && compromised.length > 0) status.compromisedKids = compromised;
   const handled = view?.handledRotateKey ?? previous?.handledRequests?.rotateKey;
   if (handled !== undefined) status.handledRequests = { ...previous?.handledRequests, rotateKey: handled };
   if (options.jwks) status.jwks = options.jwks;

@@ -189,6 +189,7 @@ export class TokenPolicyReconciler {
         historyLimit: settings.historyLimit,
         requests: requests.pending,
         ...(requests.nextScheduledAt ? { nextScheduledAt: requests.nextScheduledAt } : {}),
+        compromisedKids: issuer.compromisedKids,
       });
       if (step.kind === 'none')
         return { record, ...(step.nextCheckAt ? { nextCheckAt: step.nextCheckAt } : {}) };
@@ -245,6 +246,13 @@ export class TokenPolicyReconciler {
           now,
           random: this.deps.random,
         });
+        if (minted.kid !== undefined && issuer.compromisedKids.has(minted.kid)) {
+          // Never recorded: a token signed by a leaked key would only be replaced again.
+          throw new TokensmithError(
+            'IssuerNotReady',
+            `${issuer.ref.kind} ${issuer.ref.name} still signs with key ${minted.kid}, which is compromised; waiting for its rotation`,
+          );
+        }
         minted.mintReason = step.reason;
         if (step.onActivate) minted.onActivate = step.onActivate;
         // Index first: a crash after this leaves an index entry for a token nobody holds (harmless);

@@ -16,7 +16,13 @@ afterEach(async () => {
   await Promise.all(electors.splice(0).map((e) => e.stop()));
 });
 
-function candidate(namespace: string, name: string, identity: string, leading: Set<string>, lost: Set<string>) {
+function candidate(
+  namespace: string,
+  name: string,
+  identity: string,
+  leading: Set<string>,
+  lost: Set<string>,
+) {
   const elector = new LeaderElector(adminKubeConfig(), {
     namespace,
     name,
@@ -48,7 +54,9 @@ describe('leader election', () => {
     expect(leading.size).toBe(1);
     expect(all.filter((e) => e.isLeader)).toHaveLength(1);
     const first = [...leading][0] ?? '';
-    const lease = await adminKubeConfig().makeApiClient(CoordinationV1Api).readNamespacedLease({ namespace, name });
+    const lease = await adminKubeConfig()
+      .makeApiClient(CoordinationV1Api)
+      .readNamespacedLease({ namespace, name });
     expect(lease.spec?.holderIdentity).toBe(first);
 
     // The leader stops and releases the lease: another candidate takes over.

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
+  COMPROMISED_KEYS_KEPT,
   checkRotationSettings,
   decideKeyRotation,
+  isLeakedRequest,
+  withCompromised,
   type KeyRotationDecision,
   type KeyRotationInput,
   type KeyVersionFacts,
@@ -31,22 +34,34 @@ const handled =
   (value: string): InputOption =>
   (i) => ({ ...i, handled: value });
 const claimed =
-  (fromKid: string, reason: 'Scheduled' | 'Requested', atMs: number): InputOption =>
+  (fromKid: string, reason: 'Scheduled' | 'Requested' | 'Compromised', atMs: number): InputOption =>
   (i) => ({ ...i, claim: { fromKid, reason, at: at(atMs).toISOString() } });
 const firstKey = (): InputOption => (i) => ({ ...i, firstKey: true });
+/** `compromised('kid-2', -MINUTE)`: kid-2 (version 2) recorded as compromised at T0 - 1m. */
+const compromised =
+  (kid: string, atMs: number): InputOption =>
+  (i) => ({
+    ...i,
+    compromised: [
+      ...(i.compromised ?? []),
+      { kid, version: Number(kid.slice(4)), at: at(atMs).toISOString() },
+    ],
+  });
 function input(keys: KeyVersionFacts[], ...options: InputOption[]): KeyRotationInput {
   const base: KeyRotationInput = { now: T0, keys, everyMs: EVERY, verifyForMs: VERIFY_FOR };
   return options.reduce((i, option) => option(i), base);
 }
 
-/** The decision's essentials in one line each, for readable tables. */
+/** The decision's essentials in one line each, for readable tables (`!`: compromised). */
 function summary(decision: KeyRotationDecision) {
   return {
     rotate: decision.rotate,
     handle: decision.handle,
+    compromise: decision.compromise?.map((c) => `${c.kid}@${c.at}`),
     retireBelow: decision.retireBelow,
     states: decision.keys.map(
-      (k) => `${k.version}:${k.state}${k.retireAt ? `@${k.retireAt.toISOString()}` : ''}`,
+      (k) =>
+        `${k.version}:${k.state}${k.compromised ? '!' : ''}${k.retireAt ? `@${k.retireAt.toISOString()}` : ''}`,
     ),
     nextRotationAt: decision.nextRotationAt?.toISOString(),
     nextDueAt: decision.nextDueAt?.toISOString(),
@@ -55,7 +70,9 @@ function summary(decision: KeyRotationDecision) {
 
 const iso = (offsetMs: number) => at(offsetMs).toISOString();
 
-const cases: { name: string; input: KeyRotationInput; expected: ReturnType<typeof summary> }[] = [
+type Summary = Omit<ReturnType<typeof summary>, 'compromise'> & { compromise?: string[] };
+
+const cases: { name: string; input: KeyRotationInput; expected: Summary }[] = [
   {
     name: 'one young key: it signs; next due when it is `every` old',
     input: input([key(1, createdAt(-HOUR))]),
@@ -291,8 +308,171 @@ const cases: { name: string; input: KeyRotationInput; expected: ReturnType<typeo
   },
 ];
 
+/** A leaked signing key: `rotate-key=leaked[:anything]`. */
+const leakedCases: { name: string; input: KeyRotationInput; expected: Summary }[] = [
+  {
+    name: 'leaked: rotate (Compromised), record the signing key as compromised before acting',
+    input: input([key(1, createdAt(-HOUR))], requested('leaked:1'), handled('1600000000')),
+    expected: {
+      rotate: { reason: 'Compromised', resumed: false },
+      handle: 'leaked:1',
+      compromise: [`kid-1@${iso(0)}`],
+      retireBelow: undefined,
+      states: ['1:active'],
+      nextRotationAt: iso(23 * HOUR),
+      nextDueAt: iso(23 * HOUR),
+    },
+  },
+  {
+    name: 'plain `leaked` is a leak too',
+    input: input([key(1, createdAt(-HOUR))], requested('leaked')),
+    expected: {
+      rotate: { reason: 'Compromised', resumed: false },
+      handle: 'leaked',
+      compromise: [`kid-1@${iso(0)}`],
+      retireBelow: undefined,
+      states: ['1:active'],
+      nextRotationAt: iso(23 * HOUR),
+      nextDueAt: iso(23 * HOUR),
+    },
+  },
+  {
+    name: 'leaked while an older version is verify-only: it is compromised too (versions leave oldest first)',
+    input: input([key(1, createdAt(-10 * HOUR)), key(2, createdAt(-HOUR))], requested('leaked:2')),
+    expected: {
+      rotate: { reason: 'Compromised', resumed: false },
+      handle: 'leaked:2',
+      compromise: [`kid-1@${iso(0)}`, `kid-2@${iso(0)}`],
+      retireBelow: undefined,
+      states: ['2:active', `1:verify-only@${iso(HOUR)}`],
+      nextRotationAt: iso(23 * HOUR),
+      nextDueAt: iso(HOUR),
+    },
+  },
+  {
+    name: 'the leaked value already handled: nothing, once per value',
+    input: input(
+      [key(1, createdAt(-2 * HOUR)), key(2, createdAt(-MINUTE))],
+      requested('leaked:1'),
+      handled('leaked:1'),
+    ),
+    expected: {
+      rotate: undefined,
+      handle: undefined,
+      retireBelow: undefined,
+      states: ['2:active', `1:verify-only@${iso(VERIFY_FOR - MINUTE)}`],
+      nextRotationAt: iso(EVERY - MINUTE),
+      nextDueAt: iso(VERIFY_FOR - MINUTE),
+    },
+  },
+  {
+    name: 'a value that only mentions a leak is a planned rotation',
+    input: input([key(1, createdAt(-HOUR))], requested('not-leaked')),
+    expected: {
+      rotate: { reason: 'Requested', resumed: false },
+      handle: 'not-leaked',
+      retireBelow: undefined,
+      states: ['1:active'],
+      nextRotationAt: iso(23 * HOUR),
+      nextDueAt: iso(23 * HOUR),
+    },
+  },
+  {
+    name: 'after the leaked rotation: every compromised version is retired at once, no verify-only period',
+    input: input(
+      [key(1, createdAt(-10 * HOUR)), key(2, createdAt(-HOUR)), key(3)],
+      requested('leaked:2'),
+      handled('leaked:2'),
+      claimed('kid-2', 'Compromised', -1000),
+      compromised('kid-1', -1000),
+      compromised('kid-2', -1000),
+    ),
+    expected: {
+      rotate: undefined,
+      handle: undefined,
+      retireBelow: 3,
+      states: ['3:active', `2:retired!@${iso(-1000)}`, `1:retired!@${iso(-1000)}`],
+      nextRotationAt: iso(EVERY),
+      nextDueAt: iso(EVERY),
+    },
+  },
+  {
+    name: 'crash between the leak being recorded and rotate(): resumed, nothing recorded again, the signer kept',
+    input: input(
+      [key(1, createdAt(-HOUR))],
+      requested('leaked:1'),
+      handled('leaked:1'),
+      claimed('kid-1', 'Compromised', -1000),
+      compromised('kid-1', -1000),
+    ),
+    expected: {
+      rotate: { reason: 'Compromised', resumed: true },
+      handle: undefined,
+      retireBelow: undefined,
+      states: ['1:active!'],
+      nextRotationAt: iso(23 * HOUR),
+      nextDueAt: iso(23 * HOUR),
+    },
+  },
+  {
+    name: 'a compromised version still signs without a claim: it is replaced',
+    input: input([key(1, createdAt(-HOUR))], compromised('kid-1', -1000)),
+    expected: {
+      rotate: { reason: 'Compromised', resumed: true },
+      handle: undefined,
+      retireBelow: undefined,
+      states: ['1:active!'],
+      nextRotationAt: iso(23 * HOUR),
+      nextDueAt: iso(23 * HOUR),
+    },
+  },
+  {
+    name: 'a compromised version retired long ago: only remembered',
+    input: input([key(3, createdAt(-HOUR))], compromised('kid-2', -10 * HOUR)),
+    expected: {
+      rotate: undefined,
+      handle: undefined,
+      retireBelow: undefined,
+      states: ['3:active'],
+      nextRotationAt: iso(23 * HOUR),
+      nextDueAt: iso(23 * HOUR),
+    },
+  },
+  {
+    name: 'a compromised version above an uncompromised verify-only one: both leave now (oldest first)',
+    input: input(
+      [key(1, createdAt(-10 * HOUR)), key(2, createdAt(-HOUR)), key(3)],
+      compromised('kid-2', -1000),
+    ),
+    expected: {
+      rotate: undefined,
+      handle: undefined,
+      retireBelow: 3,
+      states: ['3:active', `2:retired!@${iso(-1000)}`, `1:retired@${iso(0)}`],
+      nextRotationAt: iso(EVERY),
+      nextDueAt: iso(EVERY),
+    },
+  },
+  {
+    name: 'a new issuer created with a leaked value keeps its brand-new key',
+    input: input([key(1)], requested('leaked:manifest'), firstKey()),
+    expected: {
+      rotate: undefined,
+      handle: 'leaked:manifest',
+      retireBelow: undefined,
+      states: ['1:active'],
+      nextRotationAt: iso(EVERY),
+      nextDueAt: iso(EVERY),
+    },
+  },
+];
+
 describe('decideKeyRotation', () => {
   it.each(cases)('$name', ({ input: given, expected }) => {
+    expect(summary(decideKeyRotation(given))).toEqual(expected);
+  });
+
+  it.each(leakedCases)('leaked key: $name', ({ input: given, expected }) => {
     expect(summary(decideKeyRotation(given))).toEqual(expected);
   });
 
@@ -316,6 +496,45 @@ describe('decideKeyRotation', () => {
     expect(decision.rotate).toBeUndefined();
     expect(decision.nextRotationAt).toEqual(at(EVERY));
     expect(decision.nextDueAt).toEqual(at(VERIFY_FOR));
+  });
+});
+
+describe('isLeakedRequest', () => {
+  it.each([
+    ['leaked', true],
+    ['leaked:1700000000', true],
+    [' leaked :x', true],
+    ['leaked:', true],
+    ['1700000000', false],
+    ['not-leaked', false],
+    ['leakedx', false],
+    ['Leaked', false],
+    ['', false],
+    [undefined, false],
+  ])('%j → %s', (value, expected) => {
+    expect(isLeakedRequest(value)).toBe(expected);
+  });
+});
+
+describe('withCompromised', () => {
+  const c = (n: number) => ({ kid: `kid-${n}`, version: n, at: iso(n) });
+  it.each([
+    { name: 'first compromise', existing: undefined, added: [c(1)], kids: [1] },
+    { name: 'appended, oldest first', existing: [c(1)], added: [c(2), c(3)], kids: [1, 2, 3] },
+    {
+      name: 'a kid is recorded once (its first time kept)',
+      existing: [c(1)],
+      added: [c(1), c(2)],
+      kids: [1, 2],
+    },
+    {
+      name: 'bounded to the newest',
+      existing: Array.from({ length: COMPROMISED_KEYS_KEPT }, (_, i) => c(i + 1)),
+      added: [c(99)],
+      kids: [...Array.from({ length: COMPROMISED_KEYS_KEPT - 1 }, (_, i) => i + 2), 99],
+    },
+  ])('$name', ({ existing, added, kids }) => {
+    expect(withCompromised(existing, added).map((k) => k.version)).toEqual(kids);
   });
 });
 

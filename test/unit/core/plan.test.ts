@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planNextStep, type PlanInput, type PlanStep } from '../../../src/core/plan.ts';
-import type { PolicyTokenRecord } from '../../../src/core/records.ts';
+import type { PolicyTokenRecord, TokenVersionRecord } from '../../../src/core/records.ts';
 import {
   HOUR,
   T0,
@@ -29,6 +29,12 @@ function input(rec: PolicyTokenRecord | undefined, overrides: Partial<PlanInput>
     ...overrides,
   };
 }
+
+/** A JWT version signed by `kid`. */
+const signedBy =
+  (kid: string) =>
+  (v: TokenVersionRecord): TokenVersionRecord => ({ ...v, type: 'jwt', kid });
+const LEAKED = new Set(['kid-leaked']);
 
 const cases: { name: string; input: PlanInput; step: PlanStep }[] = [
   {
@@ -103,6 +109,107 @@ const cases: { name: string; input: PlanInput; step: PlanStep }[] = [
       requests: { revoke: { value: 'current', scope: 'current' } },
     }),
     step: { kind: 'publish', version: 2 },
+  },
+  {
+    name: 'leaked signing key signed the active JWT: replace it with no overlap',
+    input: input(record(1, version(1, signedBy('kid-leaked'))), { compromisedKids: LEAKED }),
+    step: { kind: 'mint', reason: 'KeyCompromised', handles: {}, onActivate: 'revokeCurrent' },
+  },
+  {
+    name: 'leaked key and other requests at once: one replacement handles them all',
+    input: input(record(1, version(1, signedBy('kid-leaked'))), {
+      compromisedKids: LEAKED,
+      requests: { rotate: 'now', scheduledAt: T0.toISOString() },
+    }),
+    step: {
+      kind: 'mint',
+      reason: 'KeyCompromised',
+      handles: { rotate: 'now', schedule: T0.toISOString() },
+      onActivate: 'revokeCurrent',
+    },
+  },
+  {
+    name: 'leaked key signed the active JWT that also expired: still KeyCompromised',
+    input: input(record(1, version(1, signedBy('kid-leaked'), expiresIn(-1))), { compromisedKids: LEAKED }),
+    step: { kind: 'mint', reason: 'KeyCompromised', handles: {}, onActivate: 'revokeCurrent' },
+  },
+  {
+    name: 'leaked key signed a retiring JWT: revoke it now, before anything else',
+    input: input(
+      record(
+        3,
+        version(1, signedBy('kid-leaked'), retiring(-60_000)),
+        version(2, signedBy('kid-ok'), retiring(-30_000)),
+        version(3, signedBy('kid-leaked')),
+      ),
+      { compromisedKids: LEAKED },
+    ),
+    step: { kind: 'revoke', versions: [1], reason: 'KeyCompromised' },
+  },
+  {
+    name: 'leaked key signed only a retiring JWT: revoke it, keep the active one',
+    input: input(
+      record(2, version(1, signedBy('kid-leaked'), retiring(-60_000)), version(2, signedBy('kid-new'))),
+      {
+        compromisedKids: LEAKED,
+      },
+    ),
+    step: { kind: 'revoke', versions: [1], reason: 'KeyCompromised' },
+  },
+  {
+    name: 'JWTs signed by other keys: a compromise elsewhere changes nothing',
+    input: input(
+      record(2, version(1, signedBy('kid-old'), retiring(-60_000)), version(2, signedBy('kid-new'))),
+      {
+        compromisedKids: LEAKED,
+      },
+    ),
+    step: { kind: 'none', nextCheckAt: at(9 * 60_000) },
+  },
+  {
+    name: 'opaque tokens carry no kid: never affected by a leaked key',
+    input: input(record(1, version(1)), { compromisedKids: LEAKED }),
+    step: { kind: 'none', nextCheckAt: at(16 * HOUR) },
+  },
+  {
+    name: 'leaked key signed a revoked JWT: nothing to do',
+    input: input(record(2, version(1, signedBy('kid-leaked'), revoked()), version(2, signedBy('kid-new'))), {
+      compromisedKids: LEAKED,
+    }),
+    step: { kind: 'none', nextCheckAt: at(16 * HOUR) },
+  },
+  {
+    name: 'pending replacement signed by a leaked key, not yet published: abandon it',
+    input: input(
+      record(1, version(1, signedBy('kid-leaked')), version(2, pending(), signedBy('kid-leaked'))),
+      {
+        compromisedKids: LEAKED,
+      },
+    ),
+    step: { kind: 'revoke', versions: [2], reason: 'KeyCompromised' },
+  },
+  {
+    name: 'pending replacement signed by the new key (crash after mint): publish it',
+    input: input(record(1, version(1, signedBy('kid-leaked')), version(2, pending(), signedBy('kid-new'))), {
+      compromisedKids: LEAKED,
+    }),
+    step: { kind: 'publish', version: 2 },
+  },
+  {
+    name: 'pending version signed by a leaked key already in the Secret (crash after publish): activate, replace next',
+    input: input(record(1, version(1), version(2, pending(), signedBy('kid-leaked'))), {
+      compromisedKids: LEAKED,
+      secretTokenHash: 'hash-2',
+    }),
+    step: { kind: 'activate', version: 2 },
+  },
+  {
+    name: 'a revoke request and a leaked key: the request is acted on first, as asked',
+    input: input(record(1, version(1, signedBy('kid-leaked'))), {
+      compromisedKids: LEAKED,
+      requests: { revoke: { value: 'all:1', scope: 'all' } },
+    }),
+    step: { kind: 'mint', reason: 'Compromised', handles: { revoke: 'all:1' }, onActivate: 'revokeAll' },
   },
   {
     name: 'healthy token: the next schedule fire time bounds the next check',
@@ -186,6 +293,43 @@ describe('planNextStep', () => {
       else if (step.kind === 'activate' && rec) rec = { ...rec, currentVersion: 1, versions: [version(1)] };
     }
     expect(steps).toEqual(['mint', 'publish', 'activate', 'none']);
+  });
+});
+
+describe('a leaked signing key', () => {
+  it('converges: the policy re-mints until no active or retiring version carries a compromised kid', async () => {
+    const { withActivated, withMinted, withRevoked } = await import('../../../src/core/transitions.ts');
+    // Version 2 is active, version 1 retiring; both were signed by the leaked key.
+    let rec: PolicyTokenRecord = record(
+      2,
+      version(1, signedBy('kid-leaked'), retiring(-60_000)),
+      version(2, signedBy('kid-leaked')),
+    );
+    let secretHash: string | undefined = 'hash-2';
+    const steps: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const step = planNextStep(
+        input(rec, { secretTokenHash: secretHash, secretInSync: true, compromisedKids: LEAKED }),
+      );
+      steps.push(`${step.kind}${'reason' in step ? `:${step.reason}` : ''}`);
+      if (step.kind === 'none') break;
+      if (step.kind === 'revoke') rec = withRevoked(rec, step.versions, T0, step.reason);
+      else if (step.kind === 'mint') {
+        const minted = {
+          ...version(rec.lastVersion + 1, pending(), signedBy('kid-new')),
+          mintReason: step.reason,
+          ...(step.onActivate ? { onActivate: step.onActivate } : {}),
+        };
+        rec = withMinted(rec, minted, step.handles);
+      } else if (step.kind === 'publish') secretHash = `hash-${step.version}`;
+      else if (step.kind === 'activate') rec = withActivated(rec, step.version, T0);
+    }
+    expect(steps).toEqual(['revoke:KeyCompromised', 'mint:KeyCompromised', 'publish', 'activate', 'none']);
+    expect(rec.versions.map((v) => [v.version, v.state, v.revokeReason, v.kid])).toEqual([
+      [1, 'revoked', 'KeyCompromised', 'kid-leaked'],
+      [2, 'revoked', 'KeyCompromised', 'kid-leaked'],
+      [3, 'active', undefined, 'kid-new'],
+    ]);
   });
 });
 
