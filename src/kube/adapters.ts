@@ -38,8 +38,8 @@ export function secretPort(options: {
         throw kubeError(`reading Secret ${key.namespace}/${key.name}`, err);
       }
     },
-    async apply(secret: V1Secret) {
-      await options.applier.apply(secret);
+    apply(secret: V1Secret) {
+      return options.applier.apply(secret);
     },
   };
 }

@@ -7,8 +7,8 @@ import type { ObjectKey } from '../../ports.ts';
 export interface SecretPort {
   /** The Secret, from the managed-Secret cache, else from the API (it may be someone else's). */
   get(key: ObjectKey): Promise<V1Secret | undefined>;
-  /** Server-side apply with tokensmith's field manager. */
-  apply(secret: V1Secret): Promise<void>;
+  /** Server-side apply with tokensmith's field manager; resolves to the Secret as stored. */
+  apply(secret: V1Secret): Promise<V1Secret>;
 }
 
 /** Writes to TokenPolicy objects. */

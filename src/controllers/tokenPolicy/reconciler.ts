@@ -3,6 +3,7 @@
  * (planNextStep) → execute one step → repeat until nothing is left → write status. Level-based and
  * idempotent: it never looks at what event woke it, and a crash between steps resumes correctly.
  */
+import type { V1Secret } from '@kubernetes/client-node';
 import type { TokenPolicy } from '../../api/v1alpha1.generated.ts';
 import { ANNOTATION, API_VERSION, FINALIZER, KIND } from '../../api/constants.ts';
 import { checkGuardrails } from '../../core/guardrails.ts';
@@ -143,14 +144,22 @@ export class TokenPolicyReconciler {
   ): Promise<{ record: PolicyTokenRecord | undefined; nextCheckAt?: Date }> {
     const key = { namespace: identity.namespace, name: identity.name };
     const specHash = shapeHash(settings.shape);
+    let known: { stored: Versioned<PolicyTokenRecord> | undefined | null; secret: V1Secret | undefined } = {
+      stored: null,
+      secret: undefined,
+    };
     for (let i = 0; i < MAX_STEPS; i++) {
       const now = this.deps.clock.now();
-      const stored = await issuer.store.read(key);
+      // What this reconcile wrote itself is known without reading it back: the Secret cache may not
+      // have seen our own apply yet, and a Vault read would only return what we just wrote.
+      const stored = known.stored === null ? await issuer.store.read(key) : known.stored;
       const record = this.adopt(stored?.value, identity, settings);
-      const secret = await this.deps.secrets.get({
-        namespace: identity.namespace,
-        name: settings.secret.name,
-      });
+      const secret =
+        known.secret ??
+        (await this.deps.secrets.get({
+          namespace: identity.namespace,
+          name: settings.secret.name,
+        }));
       if (ownedByOther(secret, identity)) {
         throw new TokensmithError(
           'SecretNotOwned',
@@ -195,9 +204,16 @@ export class TokenPolicyReconciler {
         return { record, ...(step.nextCheckAt ? { nextCheckAt: step.nextCheckAt } : {}) };
       log.debug({ step: step.kind, ...('reason' in step ? { reason: step.reason } : {}) }, 'executing step');
       try {
-        await this.execute(step, { policy, identity, settings, issuer, record, stored, now });
+        const result = await this.execute(step, { policy, identity, settings, issuer, record, stored, now });
+        known = {
+          stored: result.stored === undefined ? (stored ?? null) : result.stored,
+          secret: result.secret ?? known.secret,
+        };
       } catch (err) {
-        if (isTokensmithError(err, 'VaultConflict')) continue; // someone wrote first: re-read, re-plan
+        if (isTokensmithError(err, 'VaultConflict')) {
+          known = { stored: null, secret: undefined }; // someone wrote first: re-read, re-plan
+          continue;
+        }
         throw err;
       }
       this.deps.afterStep?.(step);
@@ -231,12 +247,14 @@ export class TokenPolicyReconciler {
       stored: Versioned<PolicyTokenRecord> | undefined;
       now: Date;
     },
-  ): Promise<void> {
+  ): Promise<{ stored?: Versioned<PolicyTokenRecord>; secret?: V1Secret }> {
     const { identity, settings, issuer, now } = ctx;
     const key = { namespace: identity.namespace, name: identity.name };
     const record = ctx.record ?? emptyRecord(identity, settings.shape.issuer);
     const cas = ctx.stored?.casVersion ?? 0;
-    const write = (next: PolicyTokenRecord) => issuer.store.write(key, next, cas);
+    const write = async (next: PolicyTokenRecord) => ({
+      stored: { value: next, casVersion: await issuer.store.write(key, next, cas) },
+    });
     switch (step.kind) {
       case 'mint': {
         const minted = await mintVersion({
@@ -265,30 +283,25 @@ export class TokenPolicyReconciler {
             kind: 'refreshToken',
           });
         }
-        await write(withMinted(record, minted, step.handles));
-        return;
+        return write(withMinted(record, minted, step.handles));
       }
       case 'publish':
       case 'sync': {
         const version = record.versions.find((v) => v.version === step.version);
-        if (!version) return;
+        if (!version) return {};
         const data = desiredSecretData(settings, version, record, now);
-        await this.deps.secrets.apply(desiredSecret(identity, settings, data));
-        return;
+        return { secret: await this.deps.secrets.apply(desiredSecret(identity, settings, data)) };
       }
       case 'activate':
-        await write(withActivated(record, step.version, now));
-        return;
+        return write(withActivated(record, step.version, now));
       case 'revoke':
-        await write(withHandled(withRevoked(record, step.versions, now, step.reason), step.handles));
-        return;
+        return write(withHandled(withRevoked(record, step.versions, now, step.reason), step.handles));
       case 'prune': {
         for (const v of record.versions.filter((x) => step.versions.includes(x.version))) {
           await issuer.store.deleteIndex(v.tokenHash);
           if (v.refreshTokenHash) await issuer.store.deleteIndex(v.refreshTokenHash);
         }
-        await write(withPruned(record, step.versions));
-        return;
+        return write(withPruned(record, step.versions));
       }
     }
   }
