@@ -4,6 +4,7 @@
  */
 import { Writable } from 'node:stream';
 import { readFileSync } from 'node:fs';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Config } from '../../src/config.ts';
 import type { Clock } from '../../src/ports.ts';
 import { createLogger } from '../../src/log.ts';
@@ -72,7 +73,11 @@ export function testConfig(overrides: {
   };
 }
 
-export async function startTestOperator(config: Config, clock: Clock = systemClock): Promise<TestOperator> {
+export async function startTestOperator(
+  config: Config,
+  clock: Clock = systemClock,
+  kubeConfig: KubeConfig = adminKubeConfig(),
+): Promise<TestOperator> {
   const lines: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -81,7 +86,7 @@ export async function startTestOperator(config: Config, clock: Clock = systemClo
     },
   });
   const log = createLogger({ level: config.logLevel, destination });
-  const operator = startOperator({ config, kubeConfig: adminKubeConfig(), log, clock });
+  const operator = startOperator({ config, kubeConfig, log, clock });
   await operator.ready;
   return { operator, config, logs: () => lines.join(''), stop: () => operator.stop() };
 }

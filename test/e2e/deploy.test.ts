@@ -1,0 +1,111 @@
+/**
+ * deploy/ as a user applies it: the manifests are accepted by the real API server, and the
+ * controller running as the `tokensmith` ServiceAccount — with exactly the RBAC of deploy/rbac.yaml,
+ * and leader election on — issues tokens. Least privilege that is too little fails here.
+ */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  adminKubeConfig,
+  bearerKubeConfig,
+  createNamespace,
+  environment,
+  uniqueName,
+} from '../support/environment.ts';
+import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../support/operator.ts';
+import {
+  createClusterIssuer,
+  createPolicy,
+  secretData,
+  waitForIssuer,
+  waitForPolicy,
+} from '../support/resources.ts';
+
+const run = promisify(execFile);
+const DEPLOY = join(import.meta.dirname, '..', '..', 'deploy');
+const SYSTEM = 'tokensmith-system';
+let namespace: string;
+let operator: TestOperator;
+
+async function kubectl(...args: string[]): Promise<string> {
+  const env = environment();
+  return (await run(env.kubectlPath, ['--kubeconfig', env.kubeconfigPath, ...args])).stdout;
+}
+
+beforeAll(async () => {
+  await kubectl('apply', '-f', join(DEPLOY, 'namespace.yaml'), '-f', join(DEPLOY, 'rbac.yaml'));
+  namespace = await createNamespace('deployed');
+  const transitMount = await enableEngine('transit', 'transit');
+  const { status } = await adminKubeConfig()
+    .makeApiClient(CoreV1Api)
+    .createNamespacedServiceAccountToken({
+      namespace: SYSTEM,
+      name: 'tokensmith',
+      body: { spec: { audiences: [], expirationSeconds: 3600 } },
+    });
+  const base = testConfig({ namespace, transitMount });
+  operator = await startTestOperator(
+    {
+      ...base,
+      leaderElection: {
+        enabled: true,
+        namespace: SYSTEM,
+        name: uniqueName('tokensmith-controller'),
+        identity: 'pod-a',
+      },
+    },
+    undefined,
+    bearerKubeConfig(status?.token ?? ''),
+  );
+});
+
+afterAll(async () => {
+  await operator.stop();
+});
+
+describe('deploy/', () => {
+  it('is accepted by the API server as a whole (server-side dry run)', async () => {
+    const out = await kubectl('apply', '--dry-run=server', '-k', DEPLOY);
+    expect(out).toContain('deployment.apps/tokensmith');
+    expect(out).toContain('clusterrole.rbac.authorization.k8s.io/tokensmith-controller');
+  });
+
+  it('gives the controller enough RBAC to issue, as the tokensmith ServiceAccount with leader election', async () => {
+    const issuer = uniqueName('deployed');
+    await createClusterIssuer(issuer, {
+      issuer: 'https://tokens.deployed.example',
+      signing: { transitMount: operator.config.vault.transitMount },
+    });
+    await waitForIssuer(issuer, 'True/KeyReady');
+    await createPolicy(namespace, 'as-sa', {
+      issuerRef: { name: issuer },
+      token: { type: 'jwt', jwt: { audience: ['api'] }, ttl: '1h' },
+      secret: { name: 'as-sa' },
+    });
+    await waitForPolicy(namespace, 'as-sa', 'True/Issued');
+    expect((await secretData(namespace, 'as-sa'))?.TOKEN?.split('.')).toHaveLength(3);
+    // Nothing was refused along the way (a 403 would be logged as a failed request).
+    expect(operator.logs()).not.toMatch(/"status":403/);
+  });
+
+  it('denies the controller what it does not need', async () => {
+    // `kubectl auth can-i` answers yes or no on stdout and exits 1 for no.
+    const canI = async (...args: string[]) => {
+      try {
+        return (
+          await kubectl('auth', 'can-i', ...args, '--as', `system:serviceaccount:${SYSTEM}:tokensmith`)
+        ).trim();
+      } catch (err) {
+        return String((err as { stdout?: unknown }).stdout).trim();
+      }
+    };
+    expect(await canI('delete', 'secrets', '-A')).toBe('no');
+    expect(await canI('create', 'pods', '-n', namespace)).toBe('no');
+    expect(await canI('update', 'leases', '-n', namespace)).toBe('no');
+    expect(await canI('update', 'leases', '-n', SYSTEM)).toBe('yes');
+    expect(await canI('patch', 'deployments', '-n', namespace)).toBe('yes');
+  });
+});
