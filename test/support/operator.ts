@@ -73,11 +73,12 @@ export function testConfig(overrides: {
   };
 }
 
-export async function startTestOperator(
+/** Starts a controller without waiting for it to lead and sync (see `operator.ready`). */
+export function launchTestOperator(
   config: Config,
   clock: Clock = systemClock,
   kubeConfig: KubeConfig = adminKubeConfig(),
-): Promise<TestOperator> {
+): TestOperator {
   const lines: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -87,6 +88,16 @@ export async function startTestOperator(
   });
   const log = createLogger({ level: config.logLevel, destination });
   const operator = startOperator({ config, kubeConfig, log, clock });
-  await operator.ready;
   return { operator, config, logs: () => lines.join(''), stop: () => operator.stop() };
+}
+
+/** Starts a controller and waits until it leads (if electing) and its caches are synced. */
+export async function startTestOperator(
+  config: Config,
+  clock: Clock = systemClock,
+  kubeConfig: KubeConfig = adminKubeConfig(),
+): Promise<TestOperator> {
+  const started = launchTestOperator(config, clock, kubeConfig);
+  await started.operator.ready;
+  return started;
 }

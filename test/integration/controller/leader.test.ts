@@ -1,0 +1,60 @@
+/**
+ * Invariant 7 end to end: two controllers share one Lease; only the leader acts on policies, and
+ * when it stops the other takes over and carries on.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { createNamespace, uniqueName } from '../../support/environment.ts';
+import {
+  enableEngine,
+  launchTestOperator,
+  startTestOperator,
+  testConfig,
+  type TestOperator,
+} from '../../support/operator.ts';
+import { createClusterIssuer, createPolicy, waitForIssuer, waitForPolicy } from '../../support/resources.ts';
+
+const operators: TestOperator[] = [];
+
+afterAll(async () => {
+  await Promise.all(operators.map((o) => o.stop()));
+});
+
+describe('two replicas', () => {
+  it('lets only the leader act, and the other take over when it stops', { timeout: 90_000 }, async () => {
+    const namespace = await createNamespace('leader');
+    const transitMount = await enableEngine('transit', 'transit');
+    const base = testConfig({ namespace, transitMount });
+    const lease = uniqueName('tokensmith-controller');
+    const election = (identity: string) => ({ enabled: true, namespace, name: lease, identity });
+
+    const a = await startTestOperator({ ...base, leaderElection: election('replica-a') });
+    operators.push(a);
+    const b = launchTestOperator({ ...base, leaderElection: election('replica-b') });
+    operators.push(b);
+
+    const issuer = uniqueName('leader');
+    await createClusterIssuer(issuer, { issuer: 'https://tokens.leader.example', signing: { transitMount } });
+    await waitForIssuer(issuer, 'True/KeyReady');
+    await createPolicy(namespace, 'first', {
+      issuerRef: { name: issuer },
+      token: { type: 'opaque', ttl: '1h' },
+      secret: { name: 'first' },
+    });
+    await waitForPolicy(namespace, 'first', 'True/Issued');
+    expect(a.logs()).toContain('executing step');
+    // The follower has done nothing: it is still waiting for the Lease.
+    expect(b.logs()).not.toContain('became leader');
+    expect(b.logs()).not.toContain('executing step');
+
+    await a.stop();
+    await b.operator.ready; // replica-b leads now
+    await createPolicy(namespace, 'second', {
+      issuerRef: { name: issuer },
+      token: { type: 'opaque', ttl: '1h' },
+      secret: { name: 'second' },
+    });
+    await waitForPolicy(namespace, 'second', 'True/Issued', 60_000);
+    expect(b.logs()).toContain('became leader');
+    expect(b.logs()).toContain('executing step');
+  });
+});
