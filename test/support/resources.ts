@@ -1,12 +1,14 @@
 /** Creating and reading tokensmith objects in tests. */
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import type { JSONWebKeySet } from 'jose';
 import type {
   ClusterTokenIssuer,
+  TokenIssuer,
   TokenIssuerSpec,
   TokenPolicy,
   TokenPolicySpec,
 } from '../../src/api/v1alpha1.generated.ts';
-import { adminKubeConfig } from './environment.ts';
+import { adminKubeConfig, vaultClient } from './environment.ts';
 
 const G = { group: 'tokensmith.dev', version: 'v1alpha1' };
 
@@ -152,4 +154,55 @@ export async function secretData(
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Merges annotations into a tokensmith object, as `kubectl annotate --overwrite` does (retrying
+ * when the controller wrote the object in between).
+ */
+export async function annotateObject(
+  target: {
+    plural: 'tokenpolicies' | 'tokenissuers' | 'clustertokenissuers';
+    namespace?: string;
+    name: string;
+  },
+  annotations: Record<string, string>,
+): Promise<void> {
+  const { plural, namespace, name } = target;
+  for (let attempt = 0; ; attempt++) {
+    const object = (await (namespace === undefined
+      ? customObjects().getClusterCustomObject({ ...G, plural, name })
+      : customObjects().getNamespacedCustomObject({ ...G, plural, namespace, name }))) as {
+      metadata?: { annotations?: Record<string, string> };
+    };
+    const metadata = object.metadata ?? {};
+    metadata.annotations = { ...metadata.annotations, ...annotations };
+    object.metadata = metadata;
+    try {
+      await (namespace === undefined
+        ? customObjects().replaceClusterCustomObject({ ...G, plural, name, body: object })
+        : customObjects().replaceNamespacedCustomObject({ ...G, plural, namespace, name, body: object }));
+      return;
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409 || attempt >= 5) throw err;
+    }
+  }
+}
+
+/** The JWKS where an issuer's status says it is published: the ConfigMap and the Vault copy. */
+export async function publishedJwks(
+  issuer: TokenIssuer | ClusterTokenIssuer,
+): Promise<{ configMap: JSONWebKeySet; vault: JSONWebKeySet }> {
+  const where = issuer.status?.jwks;
+  const cm = await adminKubeConfig()
+    .makeApiClient(CoreV1Api)
+    .readNamespacedConfigMap({
+      namespace: where?.configMap?.namespace ?? '',
+      name: where?.configMap?.name ?? '',
+    });
+  const copy = (await vaultClient().read(where?.vaultPath ?? '')) as { data: { data: { jwks: string } } };
+  return {
+    configMap: JSON.parse(cm.data?.[where?.configMap?.key ?? ''] ?? '{}') as JSONWebKeySet,
+    vault: JSON.parse(copy.data.data.jwks) as JSONWebKeySet,
+  };
 }

@@ -20,10 +20,10 @@ import {
 import { createNamespace, uniqueName, vaultClient } from '../../support/environment.ts';
 import { enableEngine } from '../../support/operator.ts';
 import {
+  annotateObject,
   createClusterIssuer,
   setIssuerOwner,
   createPolicy,
-  customObjects,
   readPolicy,
   secretData,
   waitForIssuer,
@@ -89,31 +89,6 @@ function expectedIndex(record: PolicyTokenRecord): string[] {
       ...(v.refreshTokenHash ? [`${v.refreshTokenHash} refreshToken ${v.version}`] : []),
     ])
     .sort();
-}
-
-/** Sets annotations on a policy (retrying when the controller wrote it in between). */
-async function annotate(namespace: string, name: string, annotations: Record<string, string>): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    const policy = await readPolicy(namespace, name);
-    if (!policy) throw new Error(`no policy ${namespace}/${name}`);
-    const metadata = policy.metadata ?? {};
-    metadata.annotations = { ...metadata.annotations, ...annotations };
-    policy.metadata = metadata;
-    try {
-      await customObjects().replaceNamespacedCustomObject({
-        group: 'tokensmith.dev',
-        version: 'v1alpha1',
-        namespace,
-        plural: 'tokenpolicies',
-        name,
-        body: policy,
-      });
-      return;
-    } catch (err) {
-      const conflict = (err as { code?: number }).code === 409;
-      if (!conflict || attempt >= 5) throw err;
-    }
-  }
 }
 
 /** One read of the Secret: when the read began, what it held, and whether Vault recorded it then. */
@@ -318,7 +293,10 @@ describe('crash safety: the controller SIGKILLed at each step converges on resta
       // 2. Restart with fault injection, ask for a rotation, and let the process kill itself.
       watch = watchSecret(namespace, name, secret);
       faulty = start(fault);
-      await annotate(namespace, name, { 'tokensmith.dev/rotate': rotateValue });
+      await annotateObject(
+        { plural: 'tokenpolicies', namespace, name },
+        { 'tokensmith.dev/rotate': rotateValue },
+      );
     }
     expect(await faulty.waitForExit(60_000)).toEqual(KILLED);
     expect(faulty.output()).toContain('fault injection enabled');

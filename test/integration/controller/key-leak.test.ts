@@ -11,7 +11,7 @@
  * TokenIssuers (namespaced) keep other test files' controllers away from these keys; the real
  * clock is used, since nothing here waits for a time to pass.
  */
-import { CoreV1Api, EventsV1Api } from '@kubernetes/client-node';
+import { EventsV1Api } from '@kubernetes/client-node';
 import { createLocalJWKSet, decodeProtectedHeader, errors, jwtVerify, type JSONWebKeySet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenIssuer, TokenPolicy } from '../../../src/api/v1alpha1.generated.ts';
@@ -22,6 +22,8 @@ import { createSigningKeys } from '../../../src/vault/signingKeys.ts';
 import { adminKubeConfig, createNamespace, uniqueName, vaultClient } from '../../support/environment.ts';
 import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../../support/operator.ts';
 import {
+  annotateObject,
+  publishedJwks,
   createPolicy,
   customObjects,
   readPolicy,
@@ -94,46 +96,6 @@ async function policyWhen(name: string, what: string, check: (p: TokenPolicy) =>
   return read();
 }
 
-/** Merges annotations into an object (retrying when the controller wrote it in between). */
-async function annotate(
-  plural: 'tokenissuers' | 'tokenpolicies',
-  name: string,
-  annotations: Record<string, string>,
-): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    const object = (await customObjects().getNamespacedCustomObject({ ...G, plural, namespace, name })) as {
-      metadata?: { annotations?: Record<string, string> };
-    };
-    const metadata = object.metadata ?? {};
-    metadata.annotations = { ...metadata.annotations, ...annotations };
-    object.metadata = metadata;
-    try {
-      await customObjects().replaceNamespacedCustomObject({ ...G, plural, namespace, name, body: object });
-      return;
-    } catch (err) {
-      if ((err as { code?: number }).code !== 409 || attempt >= 5) throw err;
-    }
-  }
-}
-
-/** The JWKS where the issuer's status says it is published: the ConfigMap and the Vault copy. */
-async function publishedJwks(
-  issuer: TokenIssuer,
-): Promise<{ configMap: JSONWebKeySet; vault: JSONWebKeySet }> {
-  const where = issuer.status?.jwks;
-  const cm = await adminKubeConfig()
-    .makeApiClient(CoreV1Api)
-    .readNamespacedConfigMap({
-      namespace: where?.configMap?.namespace ?? '',
-      name: where?.configMap?.name ?? '',
-    });
-  const copy = (await vaultClient().read(where?.vaultPath ?? '')) as { data: { data: { jwks: string } } };
-  return {
-    configMap: JSON.parse(cm.data?.[where?.configMap?.key ?? ''] ?? '{}') as JSONWebKeySet,
-    vault: JSON.parse(copy.data.data.jwks) as JSONWebKeySet,
-  };
-}
-
 function verify(token: string, jwks: JSONWebKeySet) {
   return jwtVerify(token, createLocalJWKSet(jwks), {
     issuer: ISS,
@@ -194,14 +156,20 @@ describe.each(['transit', 'kv'] as const)('a leaked %s signing key', (backend) =
       await policy(issuerName, 'opaque'),
     ];
     const retiringA = await token(jwtA);
-    await annotate('tokenpolicies', jwtA, { 'tokensmith.dev/rotate': '1' });
+    await annotateObject(
+      { plural: 'tokenpolicies', namespace, name: jwtA },
+      { 'tokensmith.dev/rotate': '1' },
+    );
     await policyWhen(jwtA, 'jwtA rotated', (p) => p.status?.currentVersion === 2);
     const before = { a: await token(jwtA), b: await token(jwtB), opaque: await token(opaque) };
     for (const t of [retiringA, before.a, before.b]) expect(kidOf(t)).toBe(oldKid);
     const jwksBefore = await publishedJwks(created);
     await expect(verify(before.a ?? '', jwksBefore.configMap)).resolves.toBeDefined();
 
-    await annotate('tokenissuers', issuerName, { 'tokensmith.dev/rotate-key': 'leaked:1' });
+    await annotateObject(
+      { plural: 'tokenissuers', namespace, name: issuerName },
+      { 'tokensmith.dev/rotate-key': 'leaked:1' },
+    );
     const leaked = await issuerWhen(
       issuerName,
       'old key compromised and retired',
@@ -281,7 +249,10 @@ describe.each(['transit', 'kv'] as const)('a leaked %s signing key', (backend) =
     // The same value again (with the issuer touched, and a restarted controller) does nothing.
     await operator.stop();
     operator = await startTestOperator(operator.config);
-    await annotate('tokenissuers', issuerName, { 'tokensmith.dev/rotate-key': 'leaked:1', touched: 'yes' });
+    await annotateObject(
+      { plural: 'tokenissuers', namespace, name: issuerName },
+      { 'tokensmith.dev/rotate-key': 'leaked:1', touched: 'yes' },
+    );
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect(operator.logs()).not.toContain('signing key rotated');
     const after = await readIssuer(issuerName);
@@ -332,7 +303,10 @@ describe('a leaked key across crashes (transit)', () => {
     try {
       // What the controller had done when it died: the request recorded as handled, the rotation
       // claimed and the key compromised (one check-and-set write), then perhaps rotate and retire.
-      await annotate('tokenissuers', issuerName, { 'tokensmith.dev/rotate-key': 'leaked:crash' });
+      await annotateObject(
+        { plural: 'tokenissuers', namespace, name: issuerName },
+        { 'tokensmith.dev/rotate-key': 'leaked:crash' },
+      );
       const { state, keys } = vaultSide(issuer);
       const at = new Date().toISOString();
       await state.write(

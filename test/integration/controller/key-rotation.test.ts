@@ -10,7 +10,7 @@
  * TokenIssuers (namespaced) keep other test files' controllers, which watch every
  * ClusterTokenIssuer, away from these keys.
  */
-import { CoreV1Api, EventsV1Api } from '@kubernetes/client-node';
+import { EventsV1Api } from '@kubernetes/client-node';
 import {
   createLocalJWKSet,
   decodeJwt,
@@ -24,9 +24,11 @@ import type { TokenIssuer, TokenIssuerSpec } from '../../../src/api/v1alpha1.gen
 import { defaultKeyName, defaultPathPrefix } from '../../../src/issuers/identity.ts';
 import { VaultIssuerKeyState } from '../../../src/vault/issuerKeyState.ts';
 import { createSigningKeys } from '../../../src/vault/signingKeys.ts';
-import { adminKubeConfig, createNamespace, uniqueName, vaultClient } from '../../support/environment.ts';
+import { adminKubeConfig, createNamespace, uniqueName } from '../../support/environment.ts';
 import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../../support/operator.ts';
 import {
+  annotateObject,
+  publishedJwks,
   createPolicy,
   customObjects,
   secretData,
@@ -88,32 +90,6 @@ async function issuerWhen(name: string, what: string, check: (i: TokenIssuer) =>
 const ready = (i: TokenIssuer) =>
   i.status?.observedGeneration === i.metadata?.generation &&
   i.status?.conditions?.find((c) => c.type === 'Ready')?.reason === 'KeyReady';
-
-async function setRotateKey(name: string, value: string): Promise<void> {
-  const issuer = await readIssuer(name);
-  const metadata = issuer.metadata ?? {};
-  metadata.annotations = { ...metadata.annotations, 'tokensmith.dev/rotate-key': value };
-  issuer.metadata = metadata;
-  await customObjects().replaceNamespacedCustomObject({ ...G, namespace, name, body: issuer });
-}
-
-/** The JWKS where the issuer's status says it is published: the ConfigMap and the Vault copy. */
-async function publishedJwks(
-  issuer: TokenIssuer,
-): Promise<{ configMap: JSONWebKeySet; vault: JSONWebKeySet }> {
-  const where = issuer.status?.jwks;
-  const cm = await adminKubeConfig()
-    .makeApiClient(CoreV1Api)
-    .readNamespacedConfigMap({
-      namespace: where?.configMap?.namespace ?? '',
-      name: where?.configMap?.name ?? '',
-    });
-  const copy = (await vaultClient().read(where?.vaultPath ?? '')) as { data: { data: { jwks: string } } };
-  return {
-    configMap: JSON.parse(cm.data?.[where?.configMap?.key ?? ''] ?? '{}') as JSONWebKeySet,
-    vault: JSON.parse(copy.data.data.jwks) as JSONWebKeySet,
-  };
-}
 
 const kids = (jwks: JSONWebKeySet) => jwks.keys.map((k) => k.kid);
 
@@ -200,7 +176,10 @@ describe('a requested rotation across crashes (transit)', () => {
     const name = issuer.metadata?.name ?? '';
     const kid1 = issuer.status?.activeKid ?? '';
     await crashAndRestart(async () => {
-      await setRotateKey(name, 'crash-after-rotate');
+      await annotateObject(
+        { plural: 'tokenissuers', namespace, name },
+        { 'tokensmith.dev/rotate-key': 'crash-after-rotate' },
+      );
       // What the controller had done when it died: claimed in Vault, then rotated.
       const { state, keys } = vaultSide(issuer);
       const rotation = { fromKid: kid1, reason: 'Requested' as const, at: clock.now().toISOString() };
@@ -210,7 +189,10 @@ describe('a requested rotation across crashes (transit)', () => {
     const caughtUp = await issuerWhen(name, 'status caught up', (i) => i.status?.keys?.length === 2);
     expect(caughtUp.status?.handledRequests?.rotateKey).toBe('crash-after-rotate');
     // The next request makes exactly one more version: the handled one was not acted on again.
-    await setRotateKey(name, 'next');
+    await annotateObject(
+      { plural: 'tokenissuers', namespace, name },
+      { 'tokensmith.dev/rotate-key': 'next' },
+    );
     const next = await issuerWhen(
       name,
       'next request',
@@ -224,7 +206,10 @@ describe('a requested rotation across crashes (transit)', () => {
     const name = issuer.metadata?.name ?? '';
     const kid1 = issuer.status?.activeKid ?? '';
     await crashAndRestart(async () => {
-      await setRotateKey(name, 'crash-before-rotate');
+      await annotateObject(
+        { plural: 'tokenissuers', namespace, name },
+        { 'tokensmith.dev/rotate-key': 'crash-before-rotate' },
+      );
       const rotation = { fromKid: kid1, reason: 'Requested' as const, at: clock.now().toISOString() };
       const { state } = vaultSide(issuer);
       await state.write(
@@ -243,7 +228,10 @@ describe('a requested rotation across crashes (transit)', () => {
       ),
     );
     await crashAndRestart(() => Promise.resolve());
-    await setRotateKey(name, 'next');
+    await annotateObject(
+      { plural: 'tokenissuers', namespace, name },
+      { 'tokensmith.dev/rotate-key': 'next' },
+    );
     const next = await issuerWhen(
       name,
       'next request',
@@ -257,7 +245,7 @@ describe('a requested rotation across crashes (transit)', () => {
     await createIssuer(name, 'transit', { 'tokensmith.dev/rotate-key': 'from-the-manifest' });
     const created = await issuerWhen(name, 'issuer ready', ready);
     expect(created.status?.handledRequests?.rotateKey).toBe('from-the-manifest');
-    await setRotateKey(name, 'now');
+    await annotateObject({ plural: 'tokenissuers', namespace, name }, { 'tokensmith.dev/rotate-key': 'now' });
     const rotated = await issuerWhen(name, 'rotated', (i) => i.status?.handledRequests?.rotateKey === 'now');
     expect(rotated.status?.keys?.map((k) => k.version)).toEqual([2, 1]);
   });
@@ -275,7 +263,10 @@ describe.each(['transit', 'kv'] as const)('%s signing keys', (backend) => {
     expect(decodeProtectedHeader(before).kid).toBe(first?.kid);
 
     const requestedAt = clock.now().getTime();
-    await setRotateKey(name, '1700000001');
+    await annotateObject(
+      { plural: 'tokenissuers', namespace, name },
+      { 'tokensmith.dev/rotate-key': '1700000001' },
+    );
     const rotated = await issuerWhen(
       name,
       'rotated',

@@ -11,9 +11,9 @@ import { AcceleratedClock } from '../../support/acceleratedClock.ts';
 import { adminKubeConfig, createNamespace, uniqueName, vaultClient } from '../../support/environment.ts';
 import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../../support/operator.ts';
 import {
+  annotateObject,
   createClusterIssuer,
   createPolicy,
-  customObjects,
   readPolicy,
   secretData,
   waitForIssuer,
@@ -30,22 +30,6 @@ const clock = new AcceleratedClock(120);
 async function record(name: string): Promise<PolicyTokenRecord> {
   const path = `secret/data/${operator.config.vault.pathPrefix}/${issuer}/policies/${namespace}/${name}`;
   return ((await vaultClient().read(path)) as { data: { data: PolicyTokenRecord } }).data.data;
-}
-
-async function annotate(name: string, annotations: Record<string, string>): Promise<void> {
-  const policy = await readPolicy(namespace, name);
-  if (!policy) throw new Error(`no policy ${name}`);
-  const metadata = policy.metadata ?? {};
-  metadata.annotations = { ...metadata.annotations, ...annotations };
-  policy.metadata = metadata;
-  await customObjects().replaceNamespacedCustomObject({
-    group: 'tokensmith.dev',
-    version: 'v1alpha1',
-    namespace,
-    plural: 'tokenpolicies',
-    name,
-    body: policy,
-  });
 }
 
 async function eventNotes(name: string): Promise<string[]> {
@@ -130,7 +114,10 @@ describe('rotation', () => {
       secret: { name: 'manual' },
     });
     await waitForPolicy(namespace, 'manual', 'True/Issued');
-    await annotate('manual', { 'tokensmith.dev/rotate': '1' });
+    await annotateObject(
+      { plural: 'tokenpolicies', namespace, name: 'manual' },
+      { 'tokensmith.dev/rotate': '1' },
+    );
     await expect.poll(async () => (await record('manual')).currentVersion, { timeout: 15_000 }).toBe(2);
     const rec = await record('manual');
     // Without an overlap, the previous version is revoked as soon as the new one is published.
@@ -140,7 +127,7 @@ describe('rotation', () => {
     ]);
     expect(rec.handled?.rotate).toBe('1');
     // The same value again (a relabel, a restart of the operator…) does nothing.
-    await annotate('manual', { unrelated: 'change' });
+    await annotateObject({ plural: 'tokenpolicies', namespace, name: 'manual' }, { unrelated: 'change' });
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect((await record('manual')).lastVersion).toBe(2);
     await expect
@@ -157,7 +144,10 @@ describe('rotation', () => {
     });
     await waitForPolicy(namespace, 'leaked', 'True/Issued');
     const leaked = (await secretData(namespace, 'leaked'))?.TOKEN;
-    await annotate('leaked', { 'tokensmith.dev/revoke': 'current:incident-42' });
+    await annotateObject(
+      { plural: 'tokenpolicies', namespace, name: 'leaked' },
+      { 'tokensmith.dev/revoke': 'current:incident-42' },
+    );
     await expect.poll(async () => (await record('leaked')).currentVersion, { timeout: 15_000 }).toBe(2);
     const rec = await record('leaked');
     // No overlap for a compromised token, despite rotation.overlap: 1h.
@@ -213,7 +203,10 @@ describe('rotation', () => {
     const generationBefore = (await apps.readNamespacedDeployment({ namespace, name: 'consumer' })).metadata
       ?.generation;
 
-    await annotate('restarting', { 'tokensmith.dev/rotate': 'a' });
+    await annotateObject(
+      { plural: 'tokenpolicies', namespace, name: 'restarting' },
+      { 'tokensmith.dev/rotate': 'a' },
+    );
     await expect.poll(async () => (await record('restarting')).currentVersion, { timeout: 15_000 }).toBe(2);
     const v2 = (await record('restarting')).versions.find((v) => v.version === 2)?.fingerprint;
     await expect.poll(annotationOf, { timeout: 10_000 }).toBe(v2);
