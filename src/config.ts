@@ -152,6 +152,12 @@ function positiveNumber(flag: string, value: string | undefined, fallback: numbe
   return n;
 }
 
+function positiveInteger(flag: string, value: string | undefined, fallback: number): number {
+  const n = positiveNumber(flag, value, fallback);
+  if (!Number.isInteger(n)) throw new ConfigError(`--${flag} must be a whole number, got "${value ?? ''}"`);
+  return n;
+}
+
 function jitter(value: string | undefined): number {
   if (value === undefined) return 30_000;
   try {
@@ -271,7 +277,7 @@ export function parseConfig(sources: ConfigSources): Config | 'help' {
       qps: positiveNumber('kube-qps', str('kube-qps'), 20),
       burst: positiveNumber('kube-burst', str('kube-burst'), 40),
     },
-    concurrency: positiveNumber('concurrency', str('concurrency'), 4),
+    concurrency: positiveInteger('concurrency', str('concurrency'), 4),
     scheduleJitterMs: jitter(str('schedule-jitter')),
     workloadRestartQps: positiveNumber('workload-restart-qps', str('workload-restart-qps'), 1),
     logLevel: str('log-level') ?? env.LOG_LEVEL ?? 'info',

@@ -5,8 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { KubeConfig } from '@kubernetes/client-node';
+import { ApiException, KubeConfig } from '@kubernetes/client-node';
 import { ConfigError, helpText, parseConfig } from './config.ts';
+import { safeErrorFields } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 import { startOperator, type OperatorOptions } from './operator.ts';
 import { systemClock } from './util/clock.ts';
@@ -83,7 +84,14 @@ async function run(argv: string[]): Promise<number> {
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
-  await operator.ready;
+  try {
+    await operator.ready;
+  } catch (err) {
+    // Never linger half-started (holding the leader Lease, doing nothing): exit and be restarted.
+    log.fatal({ err: safeErrorFields(err) }, 'could not start');
+    await operator.stop().catch(() => undefined);
+    return 1;
+  }
   return new Promise<number>(() => undefined); // runs until a signal
 }
 
@@ -96,10 +104,14 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
+    if (code !== 0) process.exit(code);
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`tokensmith: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
+    // An ApiException's message embeds the response body: never print it.
+    const message =
+      err instanceof Error && !(err instanceof ApiException) ? err.message : safeErrorFields(err).message;
+    process.stderr.write(`tokensmith: ${message}\n`);
+    process.exit(1);
   },
 );

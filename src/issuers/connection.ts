@@ -9,6 +9,7 @@ import { TokensmithError } from '../errors.ts';
 import type { ObjectKey } from '../ports.ts';
 import type { VaultAuth } from '../vault/auth.ts';
 import type { VaultConnection } from '../vault/client.ts';
+import { boundaryProblem } from './boundary.ts';
 import { issuerResourceNamespace, type AnyIssuer } from './identity.ts';
 
 /** What the connection builder reads from Kubernetes and the file system. */
@@ -26,6 +27,8 @@ export async function issuerVaultConnection(
   config: Config,
   sources: CredentialSources,
 ): Promise<Omit<VaultConnection, 'limiter' | 'logger'>> {
+  const problem = boundaryProblem(issuer, config);
+  if (problem) throw new TokensmithError('InvalidSpec', problem);
   const spec = issuer.spec.vault ?? {};
   const address = spec.address ?? config.vault.address;
   if (!address) {

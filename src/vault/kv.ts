@@ -5,6 +5,7 @@
  */
 import { TokensmithError } from '../errors.ts';
 import { dataOf, type VaultClient } from './client.ts';
+import { displayPath } from './errors.ts';
 import { vaultPath } from './paths.ts';
 
 /** One version of a KV v2 entry. */
@@ -65,7 +66,7 @@ export class KvV2 {
     if (typeof version !== 'number') {
       throw new TokensmithError(
         'VaultRequestFailed',
-        `Vault returned a KV entry without a version (${apiPath})`,
+        `Vault returned a KV entry without a version (${displayPath(apiPath)})`,
       );
     }
     return { data, version, createdTime: str(metadata.created_time) };
@@ -87,7 +88,7 @@ export class KvV2 {
     if (typeof version !== 'number') {
       throw new TokensmithError(
         'VaultRequestFailed',
-        `Vault did not say which version it wrote (${apiPath})`,
+        `Vault did not say which version it wrote (${displayPath(apiPath)})`,
       );
     }
     return version;

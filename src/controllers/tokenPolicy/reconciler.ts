@@ -40,6 +40,9 @@ import { policySettings } from './settings.ts';
 import { READY_REASON, policyStatus } from './status.ts';
 import type { ReadyOutcome } from '../../core/conditions.ts';
 
+/** How soon a failed workload restart is tried again. */
+const WORKLOAD_RETRY_MS = 30_000;
+
 /** Steps one reconcile may take before it yields (a full rotation needs four). */
 const MAX_STEPS = 12;
 
@@ -103,15 +106,18 @@ export class TokenPolicyReconciler {
       const result = await this.converge(policy, identity, settings, issuer, log);
       record = result.record;
       const active = activeVersion(record);
-      if (active) await this.restartWorkloads(policy, key, settings, active);
+      const restartFailed = active ? await this.restartWorkloads(policy, key, settings, active) : false;
       await this.writeStatus(policy, record, settings, {
         ready: true,
         reason: READY_REASON.issued,
         message: `token version ${active?.version ?? '?'} (${active?.fingerprint ?? ''}) is in Secret ${settings.secret.name}, valid until ${active?.expiresAt ?? '?'}`,
       });
-      return result.nextCheckAt
-        ? { requeueAfterMs: Math.max(0, result.nextCheckAt.getTime() - this.deps.clock.now().getTime()) }
-        : {};
+      let requeueAfterMs = result.nextCheckAt
+        ? Math.max(0, result.nextCheckAt.getTime() - this.deps.clock.now().getTime())
+        : undefined;
+      // A workload that could not be restarted still runs the old token: try again soon.
+      if (restartFailed) requeueAfterMs = Math.min(requeueAfterMs ?? WORKLOAD_RETRY_MS, WORKLOAD_RETRY_MS);
+      return requeueAfterMs === undefined ? {} : { requeueAfterMs };
     } catch (err) {
       const safe = safeErrorFields(err);
       const reason = isTokensmithError(err) ? err.reason : 'Unexpected';
@@ -312,8 +318,8 @@ export class TokenPolicyReconciler {
     key: ObjectKey,
     settings: PolicySettings,
     active: TokenVersionRecord,
-  ): Promise<void> {
-    if (!this.deps.workloads || settings.workloads.length === 0) return;
+  ): Promise<boolean> {
+    if (!this.deps.workloads || settings.workloads.length === 0) return false;
     const results = await this.deps.workloads.ensureRestartedFor(key, settings.workloads, active.fingerprint);
     for (const r of results) {
       if (r.outcome === 'restarted') {
@@ -332,6 +338,7 @@ export class TokenPolicyReconciler {
         });
       }
     }
+    return results.some((r) => r.outcome === 'failed');
   }
 
   /** Deletion: revoke every version in Vault, then let the policy (and its Secret) go. */
@@ -354,9 +361,13 @@ export class TokenPolicyReconciler {
       if (!isTokensmithError(err, 'IssuerNotFound')) throw err;
       log.warn({ issuer: ref.name }, 'issuer gone; deleting the policy without revoking its tokens');
     }
+    let revoked = issuer === undefined;
     for (let attempt = 0; issuer && attempt < 5; attempt++) {
       const stored = await issuer.store.read(key);
-      if (!stored || stored.value.policy.uid !== identity.uid) break;
+      if (!stored || stored.value.policy.uid !== identity.uid) {
+        revoked = true;
+        break;
+      }
       try {
         await issuer.store.write(
           key,
@@ -370,10 +381,18 @@ export class TokenPolicyReconciler {
           action: 'Delete',
           note: `revoked ${count} token version(s) before deletion`,
         });
+        revoked = true;
         break;
       } catch (err) {
         if (!isTokensmithError(err, 'VaultConflict')) throw err;
       }
+    }
+    // Never let the policy go while its tokens may still be valid: retry with backoff instead.
+    if (!revoked) {
+      throw new TokensmithError(
+        'VaultConflict',
+        'could not revoke the tokens before deletion (the record kept changing); will retry',
+      );
     }
     await this.deps.writer.setFinalizer(policy, false);
     return {};
