@@ -36,8 +36,12 @@ export function nextFireAfter(schedule: Schedule, after: Date): Date {
     .toJSDate();
 }
 
-/** At most this many fire times are stepped through when catching up after downtime. */
-const MAX_STEPS = 100_000;
+/**
+ * Windows searched, newest first, when catching up: the owed fire time is the latest one, so it is
+ * found by looking back from `now` in widening windows instead of stepping forward through every
+ * missed fire time (a per-second schedule after 100 days of downtime would be millions of steps).
+ */
+const LOOKBACK_MS = [60_000, 3_600_000, 86_400_000, 32 * 86_400_000, 366 * 86_400_000, 10 * 366 * 86_400_000];
 
 /**
  * The latest fire time in (after, now], or undefined if none: the one rotation owed after
@@ -46,15 +50,22 @@ const MAX_STEPS = 100_000;
 export function latestFireBetween(schedule: Schedule, after: Date, now: Date): Date | undefined {
   const time = cronTime(schedule);
   const zone = schedule.timeZone ?? 'UTC';
-  let latest: Date | undefined;
-  let cursor = after;
-  for (let i = 0; i < MAX_STEPS; i++) {
-    const next = time.getNextDateFrom(cursor, zone).toJSDate();
-    if (next.getTime() > now.getTime()) return latest;
-    latest = next;
-    cursor = next;
+  for (const window of LOOKBACK_MS) {
+    const start = Math.max(after.getTime(), now.getTime() - window);
+    let latest: Date | undefined;
+    let cursor = new Date(start);
+    // Within a window there are few fire times: at most window / interval, and the first window
+    // with any is at most ~60 times wider than the interval.
+    for (;;) {
+      const next = time.getNextDateFrom(cursor, zone).toJSDate();
+      if (next.getTime() > now.getTime()) break;
+      latest = next;
+      cursor = next;
+    }
+    if (latest) return latest;
+    if (start === after.getTime()) return undefined; // the whole span (after, now] was searched
   }
-  return latest;
+  return undefined;
 }
 
 /**

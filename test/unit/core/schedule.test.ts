@@ -76,3 +76,24 @@ describe('rotation schedules', () => {
     expect(scheduleJitterMs('uid-1', 0)).toBe(0);
   });
 });
+
+describe('catching up after long downtime', () => {
+  it('finds the latest fire time without stepping through every missed one', () => {
+    const perSecond = { expression: '* * * * * *' };
+    const due = latestFireBetween(
+      perSecond,
+      new Date('2026-01-01T00:00:00Z'),
+      new Date('2026-04-11T12:34:56.500Z'),
+    );
+    expect(due?.toISOString()).toBe('2026-04-11T12:34:56.000Z');
+    // (Stepping forward through 8.6 million missed fire times gave up early and returned a stale
+    // time, which the next reconcile would have acted on again.)
+    const yearly = { expression: '0 0 1 1 *' };
+    expect(
+      iso(latestFireBetween(yearly, new Date('2020-06-01T00:00:00Z'), new Date('2026-06-01T00:00:00Z'))),
+    ).toBe('2026-01-01T00:00:00.000Z');
+    expect(
+      latestFireBetween(yearly, new Date('2026-02-01T00:00:00Z'), new Date('2026-06-01T00:00:00Z')),
+    ).toBeUndefined();
+  });
+});
