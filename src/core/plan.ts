@@ -46,7 +46,13 @@ export interface PendingRequests {
 export type PlanStep =
   | { kind: 'mint'; reason: MintReason; handles: HandledRequests; onActivate?: 'revokeCurrent' | 'revokeAll' }
   | { kind: 'publish'; version: number }
-  | { kind: 'activate'; version: number }
+  | {
+      kind: 'activate';
+      version: number;
+      /** A compromise reported while this version was in flight: revoke the older ones at once. */
+      onActivate?: 'revokeCurrent' | 'revokeAll';
+      handles?: HandledRequests;
+    }
   | { kind: 'sync'; version: number }
   | {
       kind: 'revoke';
@@ -95,7 +101,20 @@ function signedByCompromisedKey(input: PlanInput, version: TokenVersionRecord): 
 function pendingStep(input: PlanInput, pending: TokenVersionRecord): PlanStep {
   const now = input.now.getTime();
   // Published before a crash: finish the rotation (a compromised kid is replaced next).
-  if (input.secretTokenHash === pending.tokenHash) return { kind: 'activate', version: pending.version };
+  if (input.secretTokenHash === pending.tokenHash) {
+    // A compromise reported meanwhile is handled by this activation: the current version must not
+    // get an overlap, and the version in flight is its replacement.
+    const revoke = input.requests.revoke;
+    if (revoke && revoke.scope !== 'previous') {
+      return {
+        kind: 'activate',
+        version: pending.version,
+        onActivate: revoke.scope === 'all' ? 'revokeAll' : 'revokeCurrent',
+        handles: { revoke: revoke.value },
+      };
+    }
+    return { kind: 'activate', version: pending.version };
+  }
   if (signedByCompromisedKey(input, pending)) {
     return { kind: 'revoke', versions: [pending.version], reason: 'KeyCompromised' };
   }

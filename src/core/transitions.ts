@@ -39,10 +39,15 @@ export function withMinted(
  * retiring ones too for `revokeAll`. The revoke reason is KeyCompromised when the replacement was
  * minted because a leaked signing key signed the previous one, else Compromised.
  */
-export function withActivated(record: PolicyTokenRecord, version: number, now: Date): PolicyTokenRecord {
+export function withActivated(
+  record: PolicyTokenRecord,
+  version: number,
+  now: Date,
+  onActivateOverride?: 'revokeCurrent' | 'revokeAll',
+): PolicyTokenRecord {
   const at = now.toISOString();
   const activated = record.versions.find((v) => v.version === version);
-  const onActivate = activated?.onActivate;
+  const onActivate = onActivateOverride ?? activated?.onActivate;
   const revokeReason = activated?.mintReason === 'KeyCompromised' ? 'KeyCompromised' : 'Compromised';
   const revoke = (v: TokenVersionRecord): TokenVersionRecord => ({
     ...v,

@@ -299,7 +299,7 @@ export class TokenPolicyReconciler {
         return { secret: await this.deps.secrets.apply(desiredSecret(identity, settings, data)) };
       }
       case 'activate':
-        return write(withActivated(record, step.version, now));
+        return write(withHandled(withActivated(record, step.version, now, step.onActivate), step.handles));
       case 'revoke':
         return write(withHandled(withRevoked(record, step.versions, now, step.reason), step.handles));
       case 'prune': {
@@ -434,9 +434,10 @@ function eventFor(
         };
       }
       const previous = before?.currentVersion ?? 0;
-      const after = version?.onActivate
-        ? `version ${previous} revoked at once`
-        : `version ${previous} retiring`;
+      const after =
+        (step.onActivate ?? version?.onActivate)
+          ? `version ${previous} revoked at once`
+          : `version ${previous} retiring`;
       return {
         reason: 'Rotated',
         action: 'Rotate',

@@ -104,6 +104,14 @@ const cases: { name: string; input: PlanInput; step: PlanStep }[] = [
     step: { kind: 'revoke', versions: [1], reason: 'Compromised', handles: { revoke: 'previous' } },
   },
   {
+    name: 'a compromise reported during a rotation: its activation revokes the current version at once',
+    input: input(record(1, version(1), version(2, pending())), {
+      secretTokenHash: 'hash-2',
+      requests: { revoke: { value: 'current:9', scope: 'current' } },
+    }),
+    step: { kind: 'activate', version: 2, onActivate: 'revokeCurrent', handles: { revoke: 'current:9' } },
+  },
+  {
     name: 'a compromise waits for an in-flight rotation to finish first',
     input: input(record(1, version(1), version(2, pending())), {
       requests: { revoke: { value: 'current', scope: 'current' } },
