@@ -75,6 +75,7 @@ async function run(argv: string[]): Promise<number> {
     kubeConfig,
     log,
     clock: systemClock,
+    onLostLeadership: () => process.exit(1),
     ...faultInjection(process.env.TOKENSMITH_FAULT_INJECTION, log),
   });
   const stop = async (signal: string) => {

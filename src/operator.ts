@@ -38,6 +38,11 @@ export interface OperatorOptions {
   kubeConfig: KubeConfig;
   log: Logger;
   clock: Clock;
+  /**
+   * Called when leadership is lost; main exits the process at once (in-flight work must not go on
+   * while another replica leads). Default: stop the queues (for embedding and tests).
+   */
+  onLostLeadership?: () => void;
   /** Called after each executed step of a policy's lifecycle (fault-injection tests). */
   afterStep?: PolicyReconcilerDeps['afterStep'];
 }
@@ -270,9 +275,9 @@ export function startOperator(options: OperatorOptions): Operator {
       },
       onStoppedLeading: () => {
         // Another replica may act now: stop at once, like client-go's leader election.
-        log.fatal('lost leadership; exiting so that only one replica acts');
-        process.exitCode = 1;
-        void stop();
+        log.fatal('lost leadership; stopping so that only one replica acts');
+        if (options.onLostLeadership) options.onLostLeadership();
+        else void stop();
       },
     });
   });

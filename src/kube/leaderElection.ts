@@ -1,8 +1,11 @@
 /**
  * Leader election through a coordination.k8s.io Lease, as client-go's leaderelection does: one
  * replica holds the Lease and renews it; the others wait until it expires. Updates carry the
- * resourceVersion they read, so two candidates can never both win. A leader that cannot renew
- * before its lease would expire stops leading (the caller exits, and a new leader takes over).
+ * resourceVersion they read, so two candidates can never both win. A leader that has not renewed
+ * within its renew deadline (shorter than the lease) stops leading — each renewal attempt is cut
+ * off at that deadline, so a hung request cannot keep it acting — and the caller exits. Followers
+ * judge expiry by their own clock, from when they last saw the lease change (not from the
+ * leader's renewTime), so clock skew between nodes cannot let two replicas lead.
  */
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
@@ -19,6 +22,8 @@ export interface LeaderElectionOptions {
   renewPeriodMs?: number;
   /** How often a follower retries; default 2s. */
   retryPeriodMs?: number;
+  /** A leader that has not renewed for this long stops leading; default 10s (< leaseDurationMs). */
+  renewDeadlineMs?: number;
   clock: Clock;
   log: Logger;
 }
@@ -36,8 +41,17 @@ export class LeaderElector {
 
   constructor(kubeConfig: KubeConfig, options: LeaderElectionOptions) {
     this.api = kubeConfig.makeApiClient(CoordinationV1Api);
-    this.options = { leaseDurationMs: 15_000, renewPeriodMs: 5_000, retryPeriodMs: 2_000, ...options };
+    this.options = {
+      leaseDurationMs: 15_000,
+      renewPeriodMs: 5_000,
+      retryPeriodMs: 2_000,
+      renewDeadlineMs: 10_000,
+      ...options,
+    };
   }
+
+  /** What this candidate last saw of the lease, and when (by its own clock). */
+  private observed: { record: string; at: number } | undefined;
 
   get isLeader(): boolean {
     return this.leading;
@@ -55,22 +69,34 @@ export class LeaderElector {
     this.leading = true;
     log.info({ lease: `${this.options.namespace}/${this.options.name}` }, 'became leader');
     callbacks.onStartedLeading();
-    let lastRenewal = this.options.clock.now().getTime();
+    const { clock, renewDeadlineMs } = this.options;
+    let lastRenewal = clock.now().getTime();
     while (!this.isStopped()) {
       await this.sleep(this.options.renewPeriodMs);
       if (this.isStopped()) break;
-      if (await this.tryAcquireOrRenew()) {
-        lastRenewal = this.options.clock.now().getTime();
-      } else if (
-        this.options.clock.now().getTime() - lastRenewal >=
-        this.options.leaseDurationMs - this.options.retryPeriodMs
-      ) {
+      const left = lastRenewal + renewDeadlineMs - clock.now().getTime();
+      if (left > 0 && (await this.withDeadline(this.tryAcquireOrRenew(), left))) {
+        lastRenewal = clock.now().getTime();
+      } else if (clock.now().getTime() - lastRenewal >= renewDeadlineMs) {
         this.leading = false;
-        log.error('lost the leader lease');
+        log.error('could not renew the leader lease in time; stopping');
         callbacks.onStoppedLeading();
         return;
       }
     }
+  }
+
+  /** `attempt`'s result, or false when it takes longer than `ms` (the request is abandoned). */
+  private withDeadline(attempt: Promise<boolean>, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const cancel = this.options.clock.setTimer(() => {
+        resolve(false);
+      }, ms);
+      void attempt.then((ok) => {
+        cancel();
+        resolve(ok);
+      });
+    });
   }
 
   /** Stops campaigning; a leader releases its lease so another replica takes over at once. */
@@ -126,9 +152,11 @@ export class LeaderElector {
         return true;
       }
       const holder = lease.spec?.holderIdentity;
-      const renewed = lease.spec?.renewTime ? new Date(lease.spec.renewTime).getTime() : 0;
       const duration = (lease.spec?.leaseDurationSeconds ?? 0) * 1000;
-      const expired = !holder || renewed + duration < now.getTime();
+      // Expiry by our own clock: from when we first saw this exact record (holder and renewTime).
+      const record = `${holder ?? ''}|${lease.spec?.renewTime ? new Date(lease.spec.renewTime).toISOString() : ''}`;
+      if (this.observed?.record !== record) this.observed = { record, at: now.getTime() };
+      const expired = !holder || this.observed.at + duration < now.getTime();
       if (holder !== identity && !expired) return false;
       const transitions = (lease.spec?.leaseTransitions ?? 0) + (holder === identity ? 0 : 1);
       await this.api.replaceNamespacedLease({

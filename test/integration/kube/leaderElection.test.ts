@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/log.ts';
 import { LeaderElector } from '../../../src/kube/leaderElection.ts';
 import { systemClock } from '../../../src/util/clock.ts';
-import { adminKubeConfig, createNamespace, uniqueName } from '../../support/environment.ts';
+import { adminKubeConfig, createNamespace, environment, uniqueName } from '../../support/environment.ts';
+import { kubeConfigThrough, startTcpProxy } from './tcpProxy.ts';
 
 const log = createLogger({ level: 'silent' });
 const electors: LeaderElector[] = [];
@@ -22,21 +23,30 @@ function candidate(
   identity: string,
   leading: Set<string>,
   lost: Set<string>,
+  kubeConfig = adminKubeConfig(),
+  times?: Map<string, number>,
 ) {
-  const elector = new LeaderElector(adminKubeConfig(), {
+  const elector = new LeaderElector(kubeConfig, {
     namespace,
     name,
     identity,
     leaseDurationMs: 3_000,
     renewPeriodMs: 500,
     retryPeriodMs: 200,
+    renewDeadlineMs: 2_000,
     clock: systemClock,
     log,
   });
   electors.push(elector);
   void elector.run({
-    onStartedLeading: () => leading.add(identity),
-    onStoppedLeading: () => lost.add(identity),
+    onStartedLeading: () => {
+      leading.add(identity);
+      times?.set(`${identity} led`, Date.now());
+    },
+    onStoppedLeading: () => {
+      lost.add(identity);
+      times?.set(`${identity} lost`, Date.now());
+    },
   });
   return elector;
 }
@@ -64,5 +74,28 @@ describe('leader election', () => {
     await expect.poll(() => leading.size, { timeout: 10_000 }).toBe(2);
     expect(all.filter((e) => e.isLeader)).toHaveLength(1);
     expect(lost.size).toBe(0);
+  });
+
+  it('stops a leader whose renewals hang before a follower can take over', async () => {
+    const namespace = await createNamespace('leader-hang');
+    const name = uniqueName('lease');
+    const leading = new Set<string>();
+    const lost = new Set<string>();
+    const times = new Map<string, number>();
+    const proxy = await startTcpProxy(environment().kubeApiserverUrl);
+    try {
+      candidate(namespace, name, 'a', leading, lost, kubeConfigThrough(adminKubeConfig(), proxy), times);
+      await expect.poll(() => leading.has('a'), { timeout: 10_000 }).toBe(true);
+      candidate(namespace, name, 'b', leading, lost, adminKubeConfig(), times);
+      // The leader's connection to the API server hangs: requests get no answer at all.
+      proxy.freezeAll();
+      proxy.refuse(true);
+      await expect.poll(() => leading.has('b'), { timeout: 15_000 }).toBe(true);
+      // a gave up (renew deadline) before b began to lead (lease expiry as b observed it).
+      expect(lost.has('a')).toBe(true);
+      expect(times.get('a lost') ?? Infinity).toBeLessThan(times.get('b led') ?? 0);
+    } finally {
+      await proxy.close();
+    }
   });
 });
