@@ -24,11 +24,20 @@ export function desiredSecretData(
   const data: Record<string, string> = { [keys.token]: version.token, [keys.expiresAt]: version.expiresAt };
   if (version.refreshToken !== undefined) data[keys.refreshToken] = version.refreshToken;
   if (keys.previous !== undefined) {
-    // During the overlap the previous token is delivered too, so consumers can accept both.
+    // During the overlap the previous token is delivered too, so consumers can accept both. It
+    // leaves the Secret when its overlap ends, before it is revoked (sync comes before revoke).
+    const inOverlap = (v: TokenVersionRecord) =>
+      Date.parse(v.retiringSince ?? '') + settings.overlapMs > now.getTime() &&
+      Date.parse(v.expiresAt) > now.getTime();
+    // Publishing a new version: the active one is about to retire, so it is the previous already
+    // (one Secret write per rotation, not two).
     const previous = record?.versions
       .filter(
         (v) =>
-          v.state === 'retiring' && v.version !== version.version && Date.parse(v.expiresAt) > now.getTime(),
+          v.version !== version.version &&
+          // A replacement after a compromise never delivers what it replaces.
+          ((v.state === 'active' && version.onActivate === undefined) ||
+            (v.state === 'retiring' && inOverlap(v) && version.onActivate !== 'revokeAll')),
       )
       .sort((a, b) => b.version - a.version)[0];
     if (previous) data[keys.previous] = previous.token;

@@ -67,11 +67,28 @@ describe('rotation', () => {
 
       // The checker: read the Secret, then Vault (which is never behind the Secret).
       const seen = new Map<string, number>();
+      let previousSeen = 0;
       const violations: string[] = [];
       const until = Date.now() + 20_000;
       while (Date.now() < until) {
-        const token = (await secretData(namespace, 'short'))?.TOKEN ?? '';
+        // Vault before the Secret for the previous token (it leaves the Secret before it is revoked),
+        // the Secret before Vault for the current one (it is recorded before it reaches the Secret).
+        const recBefore = await record('short');
+        const data = await secretData(namespace, 'short');
+        const token = data?.TOKEN ?? '';
         const rec = await record('short');
+        if (data?.PREVIOUS_TOKEN !== undefined) {
+          // The previous token is delivered during its overlap only, never once revoked.
+          const previous = recBefore.versions.find(
+            (v) => v.tokenHash === tokenHash(data.PREVIOUS_TOKEN ?? ''),
+          );
+          if (previous?.state !== 'retiring' && previous?.state !== 'active') {
+            violations.push(
+              `PREVIOUS_TOKEN holds a version in state ${previous?.state ?? 'unknown to Vault'}`,
+            );
+          }
+          previousSeen++;
+        }
         const version = rec.versions.find((v) => v.tokenHash === tokenHash(token));
         const now = clock.now().getTime();
         if (!version) violations.push(`Secret holds a token Vault does not record`);
@@ -84,6 +101,7 @@ describe('rotation', () => {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       expect(violations).toEqual([]);
+      expect(previousSeen).toBeGreaterThan(0);
       expect(seen.size).toBeGreaterThanOrEqual(4); // a rotation every ~5 fast minutes ≈ 2.5 s
 
       const final = await record('short');
