@@ -52,33 +52,20 @@ export class Applier {
     const what = `writing the status of ${ref.plural} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`;
     const options = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
     try {
+      const params = {
+        group: ref.group,
+        version: ref.version,
+        plural: ref.plural,
+        name: ref.name,
+        body,
+        fieldManager: FIELD_MANAGER,
+        force: true,
+      };
+      const namespace = ref.namespace;
       await this.limiter.run(() =>
-        ref.namespace === undefined
-          ? this.custom.patchClusterCustomObjectStatus(
-              {
-                group: ref.group,
-                version: ref.version,
-                plural: ref.plural,
-                name: ref.name,
-                body,
-                fieldManager: FIELD_MANAGER,
-                force: true,
-              },
-              options,
-            )
-          : this.custom.patchNamespacedCustomObjectStatus(
-              {
-                group: ref.group,
-                version: ref.version,
-                namespace: ref.namespace,
-                plural: ref.plural,
-                name: ref.name,
-                body,
-                fieldManager: FIELD_MANAGER,
-                force: true,
-              },
-              options,
-            ),
+        namespace === undefined
+          ? this.custom.patchClusterCustomObjectStatus(params, options)
+          : this.custom.patchNamespacedCustomObjectStatus({ ...params, namespace }, options),
       );
     } catch (err) {
       throw kubeError(what, err);

@@ -16,9 +16,7 @@ import { createLocalJWKSet, decodeProtectedHeader, errors, jwtVerify, type JSONW
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenIssuer, TokenPolicy } from '../../../src/api/v1alpha1.generated.ts';
 import type { PolicyTokenRecord } from '../../../src/core/records.ts';
-import { defaultKeyName, defaultPathPrefix } from '../../../src/issuers/identity.ts';
-import { VaultIssuerKeyState } from '../../../src/vault/issuerKeyState.ts';
-import { createSigningKeys } from '../../../src/vault/signingKeys.ts';
+import { defaultPathPrefix } from '../../../src/issuers/identity.ts';
 import { adminKubeConfig, createNamespace, uniqueName, vaultClient } from '../../support/environment.ts';
 import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../../support/operator.ts';
 import {
@@ -31,6 +29,7 @@ import {
   waitForPolicy,
   waitUntil,
 } from '../../support/resources.ts';
+import { issuerVaultSide } from '../../support/issuerVaultSide.ts';
 import { client, closeClients } from '../vault/support.ts';
 
 const ISS = 'https://tokens.leak.example';
@@ -275,20 +274,8 @@ async function vaultRecord(issuer: TokenIssuer, name: string): Promise<PolicyTok
 
 describe('a leaked key across crashes (transit)', () => {
   /** The adapters the controller uses for the issuer, to replay what it did before a crash. */
-  function vaultSide(issuer: TokenIssuer) {
-    const c = client();
-    const pathPrefix = defaultPathPrefix(issuer, operator.config.vault.pathPrefix);
-    return {
-      state: new VaultIssuerKeyState({ client: c, pathPrefix }),
-      keys: createSigningKeys({
-        backend: 'transit',
-        client: c,
-        algorithm: 'EdDSA',
-        name: defaultKeyName(issuer),
-        mount: transitMount,
-      }),
-    };
-  }
+  const vaultSide = (issuer: TokenIssuer) =>
+    issuerVaultSide(client(), issuer, { operatorPathPrefix: operator.config.vault.pathPrefix, transitMount });
 
   it.each([
     { died: 'after recording the leak, before rotating', rotated: false },

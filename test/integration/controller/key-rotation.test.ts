@@ -21,9 +21,6 @@ import {
 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenIssuer, TokenIssuerSpec } from '../../../src/api/v1alpha1.generated.ts';
-import { defaultKeyName, defaultPathPrefix } from '../../../src/issuers/identity.ts';
-import { VaultIssuerKeyState } from '../../../src/vault/issuerKeyState.ts';
-import { createSigningKeys } from '../../../src/vault/signingKeys.ts';
 import { adminKubeConfig, createNamespace, uniqueName } from '../../support/environment.ts';
 import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../../support/operator.ts';
 import {
@@ -36,6 +33,7 @@ import {
   waitUntil,
 } from '../../support/resources.ts';
 import { ShiftableClock } from '../../support/shiftableClock.ts';
+import { issuerVaultSide } from '../../support/issuerVaultSide.ts';
 import { client, closeClients } from '../vault/support.ts';
 
 const MINUTE = 60_000;
@@ -140,20 +138,8 @@ afterAll(async () => {
 // ahead, which makes every new transit key (dated by Vault) look due for rotation at once.
 describe('a requested rotation across crashes (transit)', () => {
   /** The adapters the controller uses for the issuer, to replay what it did before a crash. */
-  function vaultSide(issuer: TokenIssuer) {
-    const c = client();
-    const pathPrefix = defaultPathPrefix(issuer, operator.config.vault.pathPrefix);
-    return {
-      state: new VaultIssuerKeyState({ client: c, pathPrefix }),
-      keys: createSigningKeys({
-        backend: 'transit',
-        client: c,
-        algorithm: 'EdDSA',
-        name: defaultKeyName(issuer),
-        mount: transitMount,
-      }),
-    };
-  }
+  const vaultSide = (issuer: TokenIssuer) =>
+    issuerVaultSide(client(), issuer, { operatorPathPrefix: operator.config.vault.pathPrefix, transitMount });
 
   /** Stops the controller, runs `whileDown`, starts a new one (same config and clock). */
   async function crashAndRestart(whileDown: () => Promise<void>) {
