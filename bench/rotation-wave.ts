@@ -15,7 +15,6 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { cpus } from 'node:os';
-import { request, type RequestOptions } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
@@ -27,7 +26,7 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../src/api/constants.ts';
-import type { ClusterTokenIssuer, TokenPolicy, TokenPolicySpec } from '../src/api/v1alpha1.generated.ts';
+import type { TokenPolicy, TokenPolicySpec } from '../src/api/v1alpha1.generated.ts';
 import type { Config } from '../src/config.ts';
 import { parseDuration } from '../src/core/duration.ts';
 import type { PolicyTokenRecord } from '../src/core/records.ts';
@@ -40,9 +39,17 @@ import { createRequestLimiter } from '../src/util/rateLimiter.ts';
 import { VaultClient, type VaultRequest } from '../src/vault/client.ts';
 import { KvV2 } from '../src/vault/kv.ts';
 import { VaultTokenStore } from '../src/vault/tokenStore.ts';
-import { ensureServerBinaries } from '../test/env/binaries.ts';
-import { TestEnvironment } from '../test/env/environment.ts';
-import { settingsFromProcess } from '../test/env/settings.ts';
+import type { TestEnvironment } from '../test/env/environment.ts';
+import {
+  createReadyClusterIssuer,
+  kubeRequestCounts,
+  percentile,
+  pool,
+  readyTrue,
+  secs,
+  sleep,
+  startBenchEnvironment,
+} from './support.ts';
 
 const NAMESPACE = 'wave';
 const FLOOR_NAMESPACE = 'wave-floor';
@@ -57,8 +64,6 @@ const POLL_MS = 2_000;
 
 const note = (line: string) => process.stderr.write(`[wave] ${line}\n`);
 const print = (line: string) => process.stdout.write(`${line}\n`);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-const secs = (ms: number, digits = 1) => `${(ms / 1000).toFixed(digits)} s`;
 
 interface Options {
   policies: number;
@@ -117,29 +122,6 @@ function parseOptions(argv: string[]): Options | 'help' {
   };
 }
 
-/** Runs `fn` over `items` with at most `concurrency` calls in flight. */
-async function pool<T>(
-  items: readonly T[],
-  concurrency: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-}
-
-/** Nearest-rank percentile of sorted values. */
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1] ?? Number.NaN;
-}
-
 /** The controller's log, kept in memory: warnings and errors are summarised at the end. */
 function logCollector() {
   const byMessage = new Map<string, number>();
@@ -162,42 +144,6 @@ function logCollector() {
     },
   });
   return { destination, summary: () => ({ total, byMessage }) };
-}
-
-/** apiserver_request_total summed by verb and resource[/subresource], from kube-apiserver /metrics. */
-async function kubeRequestCounts(kc: KubeConfig): Promise<Map<string, number>> {
-  const server = new URL(kc.getCurrentCluster()?.server ?? '');
-  const options: RequestOptions = {
-    hostname: server.hostname,
-    port: server.port,
-    path: '/metrics',
-    method: 'GET',
-  };
-  await kc.applyToHTTPSOptions(options);
-  const text = await new Promise<string>((resolve, reject) => {
-    const req = request(options, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        if (res.statusCode === 200) resolve(Buffer.concat(chunks).toString('utf8'));
-        else reject(new Error(`GET /metrics: HTTP ${String(res.statusCode)}`));
-      });
-    });
-    req.on('error', reject);
-    req.end();
-  });
-  const counts = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('apiserver_request_total{')) continue;
-    const labels = Object.fromEntries(
-      [...line.matchAll(/(\w+)="([^"]*)"/g)].map((m): [string, string] => [m[1] ?? '', m[2] ?? '']),
-    );
-    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
-    const resource = `${labels.resource ?? ''}${labels.subresource ? `/${labels.subresource}` : ''}`;
-    const key = `${labels.verb ?? ''} ${resource}`;
-    counts.set(key, (counts.get(key) ?? 0) + value);
-  }
-  return counts;
 }
 
 /** What was counted between two snapshots, most frequent first, with the count per policy. */
@@ -280,10 +226,6 @@ function printPhase(what: string, from: Snapshot, to: Snapshot, n: number): void
 function fireTimeAfter(leadMs: number): { fire: Date; expression: string } {
   const fire = new Date(Math.ceil((Date.now() + leadMs) / 60_000) * 60_000);
   return { fire, expression: `0 ${fire.getUTCMinutes()} ${fire.getUTCHours()} * * *` };
-}
-
-function readyTrue(p: TokenPolicy): boolean {
-  return p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
 /** Replaces every token and hash in a record with random values of the same length. */
@@ -399,20 +341,7 @@ async function main(): Promise<void> {
     return;
   }
   const N = options.policies;
-  const settings = settingsFromProcess();
-  const binaries = await ensureServerBinaries({
-    cacheDir: settings.cacheDir,
-    env: settings.childEnv,
-    goCommand: settings.goCommand,
-    log: note,
-  });
-  if (isExiting()) return;
-  const env = await TestEnvironment.start({
-    binaries,
-    env: settings.childEnv,
-    crdDir: settings.crdDir,
-    log: note,
-  });
+  const env = await startBenchEnvironment(note);
   running.env = env;
   if (isExiting()) return;
   const conn = env.connection;
@@ -450,6 +379,9 @@ async function main(): Promise<void> {
     kube: { ...options.kube },
     concurrency: options.concurrency,
     scheduleJitterMs: options.jitterMs,
+    resyncPeriodMs: 4 * 3600_000,
+    relistIntervalMs: 5 * 60_000,
+    listPageSize: 500,
     workloadRestartQps: 50,
     logLevel: options.logLevel,
     leaderElection: { enabled: false, namespace: NAMESPACE, name: 'tokensmith', identity: 'bench-wave' },
@@ -474,28 +406,7 @@ async function main(): Promise<void> {
   await operator.ready;
   if (isExiting()) return;
 
-  await custom.createClusterCustomObject({
-    group: GROUP,
-    version: VERSION,
-    plural: PLURAL.clusterTokenIssuer,
-    body: {
-      apiVersion: `${GROUP}/${VERSION}`,
-      kind: 'ClusterTokenIssuer',
-      metadata: { name: ISSUER },
-      spec: { issuer: 'https://tokens.wave.example', signing: { transitMount: TRANSIT_MOUNT } },
-    },
-  });
-  for (let deadline = Date.now() + 60_000; ; await sleep(200)) {
-    const issuer = (await custom.getClusterCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: PLURAL.clusterTokenIssuer,
-      name: ISSUER,
-    })) as ClusterTokenIssuer;
-    if (issuer.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) break;
-    if (Date.now() > deadline)
-      throw new Error(`issuer not Ready: ${JSON.stringify(issuer.status?.conditions)}`);
-  }
+  await createReadyClusterIssuer(custom, ISSUER, TRANSIT_MOUNT);
 
   // ---- initial issuance -------------------------------------------------------------------------
   const { fire, expression } = fireTimeAfter(leadMs);

@@ -36,6 +36,12 @@ export interface Config {
   concurrency: number;
   /** Largest per-policy delay added to schedule fire times, so shared schedules spread out. */
   scheduleJitterMs: number;
+  /** Every cached policy and issuer is reconciled again this often, a safety net for lost work. */
+  resyncPeriodMs: number;
+  /** Informers replace their watch with a fresh list this often (a watchdog for silent watches). */
+  relistIntervalMs: number;
+  /** Objects per page when an informer lists its collection. */
+  listPageSize: number;
   /** Workload restarts per second across all policies (burst: twice that, at least 1). */
   workloadRestartQps: number;
   logLevel: string;
@@ -114,6 +120,18 @@ export const FLAGS = {
     type: 'string',
     help: 'largest delay added per policy to cron fire times, spreading policies that share a schedule (default 30s)',
   },
+  'resync-period': {
+    type: 'string',
+    help: 'reconcile every cached policy and issuer again this often, spread over a few minutes, a safety net should an event or a scheduled requeue be lost (default 4h, at least 1m)',
+  },
+  'relist-interval': {
+    type: 'string',
+    help: 'replace each watch with a fresh list this often, so a watch gone silent cannot hide changes (default 5m, at least 10s)',
+  },
+  'list-page-size': {
+    type: 'string',
+    help: 'objects per page when listing a collection (default 500)',
+  },
   'workload-restart-qps': {
     type: 'string',
     help: 'workload restarts per second across all policies, so a mass rotation rolls gradually (default 1)',
@@ -165,6 +183,18 @@ function jitter(value: string | undefined): number {
   } catch (err) {
     throw new ConfigError(`--schedule-jitter: ${(err as Error).message}`);
   }
+}
+
+function durationAtLeast(flag: string, value: string | undefined, fallback: string, minimum: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(value ?? fallback);
+  } catch (err) {
+    throw new ConfigError(`--${flag}: ${(err as Error).message}`);
+  }
+  if (ms < parseDuration(minimum))
+    throw new ConfigError(`--${flag} must be at least ${minimum}, got "${value ?? ''}"`);
+  return ms;
 }
 
 function required(what: string, value: string | undefined, how: string): string {
@@ -279,6 +309,9 @@ export function parseConfig(sources: ConfigSources): Config | 'help' {
     },
     concurrency: positiveInteger('concurrency', str('concurrency'), 4),
     scheduleJitterMs: jitter(str('schedule-jitter')),
+    resyncPeriodMs: durationAtLeast('resync-period', str('resync-period'), '4h', '1m'),
+    relistIntervalMs: durationAtLeast('relist-interval', str('relist-interval'), '5m', '10s'),
+    listPageSize: positiveInteger('list-page-size', str('list-page-size'), 500),
     workloadRestartQps: positiveNumber('workload-restart-qps', str('workload-restart-qps'), 1),
     logLevel: str('log-level') ?? env.LOG_LEVEL ?? 'info',
     leaderElection: {

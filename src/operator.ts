@@ -54,17 +54,30 @@ export interface Operator {
   stop(): Promise<void>;
 }
 
+/** What every informer of the operator shares. */
+interface InformerCommon {
+  limiter: ReturnType<typeof createRequestLimiter>;
+  clock: Clock;
+  logger: Logger;
+  pageSize: number;
+  relistIntervalMs: number;
+}
+
+/**
+ * A resync spreads its keys over this long (a tenth of the period, at most 5 minutes), so that
+ * thousands of policies do not all become due in the same instant ahead of new work.
+ */
+export function resyncSpreadMs(periodMs: number): number {
+  return Math.min(periodMs / 10, 5 * 60_000);
+}
+
 function customInformer<T extends KubernetesObject>(
   kubeConfig: KubeConfig,
   plural: string,
   namespace: string | undefined,
-  common: {
-    limiter: ReturnType<typeof createRequestLimiter>;
-    clock: Clock;
-    logger: Logger;
-    labelSelector?: string;
-  },
-  handlers: { onChange: (o: T) => void; onDelete: (o: T) => void },
+  common: InformerCommon & { labelSelector?: string },
+  handlers: { onChange: (o: T) => void; onDelete: (o: T) => void; onResync: (o: T) => void },
+  resyncIntervalMs: number,
 ): ResourceInformer<T> {
   const api = kubeConfig.makeApiClient(CustomObjectsApi);
   const base = `/apis/${GROUP}/${VERSION}`;
@@ -79,6 +92,7 @@ function customInformer<T extends KubernetesObject>(
       >,
     ...common,
     ...handlers,
+    resyncIntervalMs,
   });
 }
 
@@ -86,7 +100,15 @@ export function startOperator(options: OperatorOptions): Operator {
   const { config, kubeConfig, log, clock } = options;
   const kubeLimiter = createRequestLimiter({ qps: config.kube.qps, burst: config.kube.burst, clock });
   const vaultLimiter = createRequestLimiter({ qps: config.vault.qps, burst: config.vault.burst, clock });
-  const common = { limiter: kubeLimiter, clock, logger: log };
+  const common: InformerCommon = {
+    limiter: kubeLimiter,
+    clock,
+    logger: log,
+    pageSize: config.listPageSize,
+    relistIntervalMs: config.relistIntervalMs,
+  };
+  const resync = config.resyncPeriodMs;
+  const spreadMs = resyncSpreadMs(resync);
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const namespaces = config.namespaces.length > 0 ? [...config.namespaces] : [undefined];
 
@@ -103,6 +125,12 @@ export function startOperator(options: OperatorOptions): Operator {
   const policyKey = (p: KubernetesObject) => `${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`;
   const enqueuePolicy = (p: KubernetesObject) => {
     policyQueue.add(policyKey(p));
+  };
+  const resyncPolicy = (p: KubernetesObject) => {
+    policyQueue.addAfter(policyKey(p), Math.random() * spreadMs);
+  };
+  const resyncIssuer = (issuer: AnyIssuer) => {
+    issuerQueue.addAfter(issuerKey(issuer), Math.random() * spreadMs);
   };
   /** Every policy that references the issuer is re-evaluated when it changes. */
   const enqueueDependents = (issuer: AnyIssuer) => {
@@ -122,27 +150,33 @@ export function startOperator(options: OperatorOptions): Operator {
 
   for (const ns of namespaces) {
     policyInformers.push(
-      customInformer<TokenPolicy>(kubeConfig, PLURAL.tokenPolicy, ns, common, {
-        onChange: enqueuePolicy,
-        onDelete: enqueuePolicy,
-      }),
+      customInformer<TokenPolicy>(
+        kubeConfig,
+        PLURAL.tokenPolicy,
+        ns,
+        common,
+        { onChange: enqueuePolicy, onDelete: enqueuePolicy, onResync: resyncPolicy },
+        resync,
+      ),
     );
   }
   const tokenIssuerInformers = namespaces.map((ns) =>
-    customInformer<TokenIssuer>(kubeConfig, PLURAL.tokenIssuer, ns, common, {
-      onChange: enqueueDependents,
-      onDelete: enqueueDependents,
-    }),
+    customInformer<TokenIssuer>(
+      kubeConfig,
+      PLURAL.tokenIssuer,
+      ns,
+      common,
+      { onChange: enqueueDependents, onDelete: enqueueDependents, onResync: resyncIssuer },
+      resync,
+    ),
   );
   const clusterIssuerInformer = customInformer<ClusterTokenIssuer>(
     kubeConfig,
     PLURAL.clusterTokenIssuer,
     undefined,
     { ...common, ...(config.clusterIssuerSelector ? { labelSelector: config.clusterIssuerSelector } : {}) },
-    {
-      onChange: enqueueDependents,
-      onDelete: enqueueDependents,
-    },
+    { onChange: enqueueDependents, onDelete: enqueueDependents, onResync: resyncIssuer },
+    resync,
   );
   const onSecret = (s: V1Secret) => {
     const policy = s.metadata?.labels?.[LABEL.policy];

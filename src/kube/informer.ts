@@ -3,9 +3,12 @@
  * gaps that matter to an operator (notes/libraries.md): it applies the label selector to the watch
  * only, stops for good on any error but 410, and its watches can go silent. Here each "run" is one
  * ListWatch; a failed run is replaced after a backoff (1 s → 30 s) and a watchdog replaces the run
- * periodically (default every 5 minutes), and every run starts with a list, applied to one cache
- * that outlives runs, so changes missed between runs (deletes included) still reach the handlers.
- * The handlers are meant to enqueue keys only; reconcilers read the cache.
+ * periodically (default every 5 minutes), and every run starts with a list of every page, applied
+ * to one cache that outlives runs, so changes missed between runs (deletes included) still reach
+ * the handlers. A list that holds fewer objects than the API server said it would is logged and
+ * counted. A resync (controller-runtime's SyncPeriod) hands every cached object to `onResync`
+ * periodically, so no key is left without work if an event or a scheduled requeue was lost. The
+ * handlers are meant to enqueue keys only; reconcilers read the cache.
  */
 import {
   ADD,
@@ -23,17 +26,13 @@ import { backoffDelay, type BackoffOptions } from '../util/backoff.ts';
 import { systemClock } from '../util/clock.ts';
 import { silentLogger, type WarnLogger } from '../util/logger.ts';
 import { kubeStatus } from './apiErrors.ts';
-import { GuardedWatch } from './guardedWatch.ts';
+import { GuardedWatch, type WatchEnd, type WatchEndReason } from './guardedWatch.ts';
 import { parseLabelSelector } from './labelSelector.ts';
+import { listAllPages, type ListOptions, type ListPage } from './listPages.ts';
 import { objectKey } from './objectKey.ts';
 import { toWireForm } from './wireForm.ts';
 
-/** What the informer passes to its list function; pass all of it on to the API call. */
-export interface ListOptions {
-  labelSelector?: string;
-  limit: number;
-  _continue?: string;
-}
+export type { ListOptions } from './listPages.ts';
 
 /** Options of createInformer. */
 export interface InformerOptions<T extends KubernetesObject> {
@@ -45,7 +44,7 @@ export interface InformerOptions<T extends KubernetesObject> {
    * `(o) => core.listSecretForAllNamespaces(o)`. Typed results are converted to the JSON form
    * watch events have, so the cache holds one shape.
    */
-  list: (options: ListOptions) => Promise<KubernetesListObject<T>>;
+  list: ListPage<T>;
   /** Applied to the list and the watch alike. Default: everything. */
   labelSelector?: string;
   /** Called for an object that appeared or changed (never for an unchanged resourceVersion). */
@@ -63,8 +62,21 @@ export interface InformerOptions<T extends KubernetesObject> {
   restartBackoff?: BackoffOptions;
   /** Source of jitter in [0, 1). Default Math.random. */
   random?: () => number;
+  /**
+   * Each watch request asks the server to end it after a random time between this and twice
+   * this (client-go's reflector does the same), so connections are recycled and spread out.
+   * Default 5 minutes.
+   */
+  minWatchTimeoutMs?: number;
   /** Objects per list page. Default 500. */
   pageSize?: number;
+  /**
+   * Called for every cached object once per `resyncIntervalMs` (both must be set for resyncs to
+   * happen). Like client-go's resync it re-reads nothing: it only hands the cache out again.
+   */
+  onResync?: (obj: T) => void;
+  /** How often onResync is called for every cached object. Default: never. */
+  resyncIntervalMs?: number;
 }
 
 /** A started-once, cache-backed view of one collection. */
@@ -84,13 +96,30 @@ export interface ResourceInformer<T extends KubernetesObject> {
   readonly restarts: number;
   /** Lists applied to the cache (a counter: first sync, restarts, watchdog, 410 Gone). */
   readonly relists: number;
+  /** Lists that held a different number of objects than the API server announced (a counter). */
+  readonly listMismatches: number;
+  /** Watch requests that ended, by reason (counters; a retired run's are not counted). */
+  readonly watchEnds: Readonly<Record<WatchEndReason, number>>;
+  /** Resyncs done (a counter). */
+  readonly resyncs: number;
 }
 
 export const DEFAULT_RELIST_INTERVAL_MS = 5 * 60_000;
 export const DEFAULT_RESTART_BACKOFF = { baseMs: 1000, maxMs: 30_000, jitter: 0.2 } as const;
 export const DEFAULT_PAGE_SIZE = 500;
+export const DEFAULT_MIN_WATCH_TIMEOUT_MS = 5 * 60_000;
 
 const unlimited: RequestLimiter = { run: (request) => request() };
+
+/** How a watch end is told in the log. */
+const WATCH_END_MESSAGES: Record<WatchEndReason, string> = {
+  timeout: 'the watch reached its timeout; resuming from the last resourceVersion',
+  'closed-by-server':
+    'the API server closed the watch before its timeout (a restart, or this client fell behind); resuming from the last resourceVersion',
+  'inactivity-timeout': 'the watch delivered nothing, not even a bookmark, for too long; reconnecting',
+  expired: 'the watch resourceVersion expired (410 Gone); relisting',
+  failed: 'the watch failed',
+};
 
 /** Thrown into a retired run's ListWatch so that it never goes on to watch. */
 class RetiredRunError extends Error {}
@@ -104,6 +133,7 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
   const relistIntervalMs = options.relistIntervalMs ?? DEFAULT_RELIST_INTERVAL_MS;
   const restartBackoff = { ...DEFAULT_RESTART_BACKOFF, ...options.restartBackoff };
   const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
+  const minWatchTimeoutMs = options.minWatchTimeoutMs ?? DEFAULT_MIN_WATCH_TIMEOUT_MS;
   const { labelSelector, path } = options;
   const matches = parseLabelSelector(labelSelector ?? '');
 
@@ -116,8 +146,18 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
   let failures = 0;
   let restarts = 0;
   let relists = 0;
+  let listMismatches = 0;
+  let resyncs = 0;
+  const watchEnds: Record<WatchEndReason, number> = {
+    timeout: 0,
+    'closed-by-server': 0,
+    'inactivity-timeout': 0,
+    expired: 0,
+    failed: 0,
+  };
   let cancelRestart: (() => void) | undefined;
   let cancelWatchdog: (() => void) | undefined;
+  let cancelResync: (() => void) | undefined;
   const syncWaiters = new Set<{ resolve: () => void; reject: (err: Error) => void }>();
 
   const emit = (handler: ((obj: T) => void) | undefined, obj: T) => {
@@ -153,41 +193,72 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
   // Lists every page, then makes the cache equal to the result (deleting what is gone) before the
   // ListWatch sees it; its own add/update callbacks then find nothing new.
   const listAndApply = async (runNumber: number): Promise<KubernetesListObject<T>> => {
+    const listed = await listAllPages<T>(
+      async (request: ListOptions) => {
+        const page = await limiter.run(() => options.list(request));
+        if (runNumber !== run) throw new RetiredRunError('retired');
+        return page;
+      },
+      { pageSize, labelSelector },
+    );
     const items: T[] = [];
-    let resourceVersion = '';
-    let continueToken: string | undefined;
     let ignoredSelector = false;
-    do {
-      const request: ListOptions = { limit: pageSize };
-      if (labelSelector !== undefined) request.labelSelector = labelSelector;
-      if (continueToken !== undefined) request._continue = continueToken;
-      const page = await limiter.run(() => options.list(request));
-      if (runNumber !== run) throw new RetiredRunError('retired');
-      const kind = page.kind?.endsWith('List') ? page.kind.slice(0, -4) : undefined;
+    for (const page of listed.pages) {
       for (const item of page.items) {
-        const obj = toWireForm(item, page.apiVersion, kind);
+        const obj = toWireForm(item, page.apiVersion, page.kind);
         if (matches(obj.metadata?.labels)) items.push(obj);
         else ignoredSelector = true;
       }
-      resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
-      continueToken = page.metadata?._continue || undefined;
-    } while (continueToken);
+    }
     if (ignoredSelector) {
       logger.warn(
         { informer: path, labelSelector },
         'the list function ignored the label selector; pass it on',
       );
     }
-    const listed = new Set(items.map(objectKey));
-    for (const [key, obj] of cache) if (!listed.has(key)) remove(obj);
+    if (listed.expected !== undefined && listed.expected !== listed.received) {
+      listMismatches += 1;
+      logger.warn(
+        {
+          informer: path,
+          expected: listed.expected,
+          received: listed.received,
+          pages: listed.pages.length,
+          listMismatches,
+        },
+        'the list held a different number of objects than the API server announced',
+      );
+    }
+    const keys = new Set(items.map(objectKey));
+    for (const [key, obj] of cache) if (!keys.has(key)) remove(obj);
     for (const obj of items) upsert(obj);
     relists += 1;
+    logger.debug?.(
+      { informer: path, objects: items.length, pages: listed.pages.length, relists },
+      'listed the collection',
+    );
     if (!synced) {
       synced = true;
       for (const waiter of syncWaiters) waiter.resolve();
       syncWaiters.clear();
     }
-    return { metadata: { resourceVersion }, items };
+    return { metadata: { resourceVersion: listed.resourceVersion }, items };
+  };
+
+  const watchEnded = (end: WatchEnd) => {
+    watchEnds[end.reason] += 1;
+    // The routine end is only counted; a failure is logged as a warning by fail().
+    if (end.reason === 'timeout' || end.reason === 'failed') return;
+    logger.info?.(
+      {
+        informer: path,
+        reason: end.reason,
+        openForMs: end.openForMs,
+        events: end.events,
+        count: watchEnds[end.reason],
+      },
+      WATCH_END_MESSAGES[end.reason],
+    );
   };
 
   const startRun = () => {
@@ -196,7 +267,12 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
     const retired = () => stopped || runNumber !== run;
     const lw = new ListWatch<T>(
       path,
-      new GuardedWatch(options.kubeConfig, retired),
+      new GuardedWatch(options.kubeConfig, {
+        retired,
+        onEnd: watchEnded,
+        timeoutSeconds: () => (minWatchTimeoutMs * (1 + random())) / 1000,
+        now: () => clock.now().getTime(),
+      }),
       () => listAndApply(runNumber),
       false,
       labelSelector,
@@ -259,17 +335,32 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
     }, relistIntervalMs);
   };
 
+  const armResync = () => {
+    const { onResync, resyncIntervalMs } = options;
+    if (!onResync || resyncIntervalMs === undefined) return;
+    cancelResync = clock.setTimer(() => {
+      if (stopped) return;
+      if (synced) {
+        resyncs += 1;
+        for (const obj of [...cache.values()]) emit(onResync, obj);
+      }
+      armResync();
+    }, resyncIntervalMs);
+  };
+
   return {
     start() {
       if (started) throw new Error(`the informer for ${path} is already started`);
       started = true;
       startRun();
       armWatchdog();
+      armResync();
     },
     async stop() {
       stopped = true;
       cancelRestart?.();
       cancelWatchdog?.();
+      cancelResync?.();
       for (const waiter of syncWaiters)
         waiter.reject(new Error(`the informer for ${path} stopped before it synced`));
       syncWaiters.clear();
@@ -313,6 +404,15 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
     },
     get relists() {
       return relists;
+    },
+    get listMismatches() {
+      return listMismatches;
+    },
+    get watchEnds() {
+      return { ...watchEnds };
+    },
+    get resyncs() {
+      return resyncs;
     },
   };
 }

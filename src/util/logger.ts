@@ -5,6 +5,10 @@
  */
 export interface WarnLogger {
   warn(obj: object, msg: string): void;
+  /** Optional: news worth a line (a watch the server closed early). Default: not logged. */
+  info?(obj: object, msg: string): void;
+  /** Optional: routine detail (a relist and its size). Default: not logged. */
+  debug?(obj: object, msg: string): void;
 }
 
 /** A logger that discards everything: the default where logging is optional. */

@@ -18,7 +18,8 @@ function installExitHook(): void {
 }
 
 let setprivAvailable: boolean | undefined;
-function hasSetpriv(): boolean {
+/** Whether `setpriv --pdeathsig` can tie a child's life to its parent's here. */
+export function hasSetpriv(): boolean {
   setprivAvailable ??=
     process.platform === 'linux' && spawnSync('setpriv', ['--version'], { stdio: 'ignore' }).status === 0;
   return setprivAvailable;

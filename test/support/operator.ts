@@ -38,6 +38,9 @@ export function testConfig(overrides: {
   transitMount: string;
   pathPrefix?: string;
   concurrency?: number;
+  relistIntervalMs?: number;
+  listPageSize?: number;
+  resyncPeriodMs?: number;
 }): Config {
   const env = environment();
   // Test files share one API server: each controller serves only the ClusterTokenIssuers its own
@@ -62,6 +65,9 @@ export function testConfig(overrides: {
     kube: { qps: 200, burst: 400 },
     concurrency: overrides.concurrency ?? 4,
     scheduleJitterMs: 0,
+    resyncPeriodMs: overrides.resyncPeriodMs ?? 4 * 3600_000,
+    relistIntervalMs: overrides.relistIntervalMs ?? 5 * 60_000,
+    listPageSize: overrides.listPageSize ?? 500,
     workloadRestartQps: 50,
     logLevel: 'debug',
     leaderElection: {

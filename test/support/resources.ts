@@ -43,6 +43,17 @@ export async function createClusterIssuer(name: string, spec: TokenIssuerSpec): 
   });
 }
 
+/**
+ * Creates a ClusterTokenIssuer named `<prefix>-<random>` for `https://tokens.<prefix>.example`,
+ * signing with transit at `transitMount`, and waits until its key is ready; returns its name.
+ */
+export async function createReadyClusterIssuer(prefix: string, transitMount: string): Promise<string> {
+  const name = `${prefix}-${Math.random().toString(16).slice(2, 10)}`;
+  await createClusterIssuer(name, { issuer: `https://tokens.${prefix}.example`, signing: { transitMount } });
+  await waitForIssuer(name, 'True/KeyReady');
+  return name;
+}
+
 export async function readClusterIssuer(name: string): Promise<ClusterTokenIssuer> {
   return (await customObjects().getClusterCustomObject({
     ...G,

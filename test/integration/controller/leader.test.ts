@@ -11,7 +11,7 @@ import {
   testConfig,
   type TestOperator,
 } from '../../support/operator.ts';
-import { createClusterIssuer, createPolicy, waitForIssuer, waitForPolicy } from '../../support/resources.ts';
+import { createPolicy, createReadyClusterIssuer, waitForPolicy } from '../../support/resources.ts';
 
 const operators: TestOperator[] = [];
 
@@ -32,9 +32,7 @@ describe('two replicas', () => {
     const b = launchTestOperator({ ...base, leaderElection: election('replica-b') });
     operators.push(b);
 
-    const issuer = uniqueName('leader');
-    await createClusterIssuer(issuer, { issuer: 'https://tokens.leader.example', signing: { transitMount } });
-    await waitForIssuer(issuer, 'True/KeyReady');
+    const issuer = await createReadyClusterIssuer('leader', transitMount);
     await createPolicy(namespace, 'first', {
       issuerRef: { name: issuer },
       token: { type: 'opaque', ttl: '1h' },

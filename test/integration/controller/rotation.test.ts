@@ -8,15 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenHash } from '../../../src/core/fingerprint.ts';
 import type { PolicyTokenRecord } from '../../../src/core/records.ts';
 import { AcceleratedClock } from '../../support/acceleratedClock.ts';
-import { adminKubeConfig, createNamespace, uniqueName, vaultClient } from '../../support/environment.ts';
+import { adminKubeConfig, createNamespace, vaultClient } from '../../support/environment.ts';
 import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../../support/operator.ts';
 import {
   annotateObject,
-  createClusterIssuer,
+  createReadyClusterIssuer,
   createPolicy,
   readPolicy,
   secretData,
-  waitForIssuer,
   waitForPolicy,
 } from '../../support/resources.ts';
 
@@ -43,9 +42,7 @@ beforeAll(async () => {
   namespace = await createNamespace('rotation');
   transitMount = await enableEngine('transit', 'transit');
   operator = await startTestOperator(testConfig({ namespace, transitMount }), clock);
-  issuer = uniqueName('rotating');
-  await createClusterIssuer(issuer, { issuer: 'https://tokens.rotation.example', signing: { transitMount } });
-  await waitForIssuer(issuer, 'True/KeyReady');
+  issuer = await createReadyClusterIssuer('rotation', transitMount);
 });
 
 afterAll(async () => {

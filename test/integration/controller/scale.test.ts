@@ -5,14 +5,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenHash } from '../../../src/core/fingerprint.ts';
 import type { PolicyTokenRecord } from '../../../src/core/records.ts';
-import { createNamespace, uniqueName, vaultClient } from '../../support/environment.ts';
+import { createNamespace, vaultClient } from '../../support/environment.ts';
 import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../../support/operator.ts';
 import {
-  createClusterIssuer,
+  createReadyClusterIssuer,
   createPolicy,
   customObjects,
   secretData,
-  waitForIssuer,
 } from '../../support/resources.ts';
 
 const POLICIES = 200;
@@ -24,9 +23,7 @@ beforeAll(async () => {
   namespace = await createNamespace('scale');
   const transitMount = await enableEngine('transit', 'transit');
   operator = await startTestOperator(testConfig({ namespace, transitMount, concurrency: 8 }));
-  issuer = uniqueName('scale');
-  await createClusterIssuer(issuer, { issuer: 'https://tokens.scale.example', signing: { transitMount } });
-  await waitForIssuer(issuer, 'True/KeyReady');
+  issuer = await createReadyClusterIssuer('scale', transitMount);
 });
 
 afterAll(async () => {

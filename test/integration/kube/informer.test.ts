@@ -5,11 +5,25 @@
  * the API server is unreachable for a while; its watchdog recovers from a watch gone silent; and
  * stop() leaves no watch open. Breakage is real: a TCP proxy resets or freezes the connections.
  */
-import { CoreV1Api, type V1Secret } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubernetesListObject,
+  type V1Secret,
+} from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LABEL, MANAGED_BY_VALUE, MANAGED_SELECTOR } from '../../../src/api/constants.ts';
+import {
+  GROUP,
+  LABEL,
+  MANAGED_BY_VALUE,
+  MANAGED_SELECTOR,
+  PLURAL,
+  VERSION,
+} from '../../../src/api/constants.ts';
+import type { TokenPolicy } from '../../../src/api/v1alpha1.generated.ts';
 import { createInformer, type InformerOptions, type ResourceInformer } from '../../../src/kube/informer.ts';
 import { adminKubeConfig, createNamespace, uniqueName } from '../../support/environment.ts';
+import { createPolicy } from '../../support/resources.ts';
 import { kubeConfigThrough, startTcpProxy, type TcpProxy } from './tcpProxy.ts';
 
 const core = () => adminKubeConfig().makeApiClient(CoreV1Api);
@@ -222,5 +236,90 @@ describe('informer resilience', () => {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(h.cached()).toEqual([]);
     await expect(h.informer.waitForSync()).resolves.toBeUndefined(); // synced before it stopped
+  });
+});
+
+/** An informer on the TokenPolicies of the test's namespace: a custom resource, listed as plain JSON. */
+function policiesInformer(overrides: Partial<InformerOptions<TokenPolicy>> = {}) {
+  const kubeConfig = adminKubeConfig();
+  const api = kubeConfig.makeApiClient(CustomObjectsApi);
+  const resynced: string[] = [];
+  const warnings: { obj: object; msg: string }[] = [];
+  const informer = createInformer<TokenPolicy>({
+    kubeConfig,
+    path: `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL.tokenPolicy}`,
+    list: (o) =>
+      api.listNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: PLURAL.tokenPolicy,
+        ...o,
+      }) as Promise<KubernetesListObject<TokenPolicy>>,
+    onResync: (p) => resynced.push(p.metadata?.name ?? ''),
+    logger: { warn: (obj, msg) => warnings.push({ obj, msg }) },
+    ...overrides,
+  });
+  cleanups.push(() => informer.stop());
+  informer.start();
+  return {
+    informer,
+    resynced,
+    warnings,
+    cached: () =>
+      informer
+        .list(namespace)
+        .map((p) => p.metadata?.name)
+        .sort(),
+  };
+}
+
+describe('informer paging', () => {
+  const PAGE = 5;
+  const COUNT = 13; // three pages of five
+
+  it('caches every page of a custom resource, at start and after each relist, and resyncs all', async () => {
+    const names = Array.from({ length: COUNT }, (_, i) => `policy-${String(i).padStart(2, '0')}`);
+    for (const name of names)
+      await createPolicy(namespace, name, {
+        issuerRef: { name: 'none' },
+        token: { type: 'opaque', ttl: '1h' },
+        secret: { name },
+      });
+    const h = policiesInformer({ pageSize: PAGE, relistIntervalMs: 1500, resyncIntervalMs: 1000 });
+    await h.informer.waitForSync(20_000);
+    expect(h.cached()).toEqual(names);
+    const relists = h.informer.relists;
+    await expect.poll(() => h.informer.relists, { timeout: 10_000 }).toBeGreaterThanOrEqual(relists + 2);
+    expect(h.cached()).toEqual(names);
+    expect(h.informer.listMismatches).toBe(0);
+    expect(h.warnings).toEqual([]);
+    // Every cached object is handed out again on each resync.
+    await expect.poll(() => h.informer.resyncs, { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+    expect(new Set(h.resynced)).toEqual(new Set(names));
+  });
+
+  it('caches every page of a typed list (Secrets), at start and after a relist', async () => {
+    const names = Array.from({ length: COUNT }, (_, i) => `paged-${String(i).padStart(2, '0')}`);
+    for (const name of names) await createSecret(name, true);
+    await createSecret('paged-unlabelled', false);
+    const h = secretsInformer({ pageSize: PAGE, relistIntervalMs: 1500 });
+    await h.informer.waitForSync(20_000);
+    expect(h.cached()).toEqual(names);
+    const relists = h.informer.relists;
+    await expect.poll(() => h.informer.relists, { timeout: 10_000 }).toBeGreaterThanOrEqual(relists + 1);
+    expect(h.cached()).toEqual(names);
+  });
+
+  it('resumes a watch the server ends at its timeout without relisting, and counts it', async () => {
+    const h = secretsInformer({ minWatchTimeoutMs: 1000 });
+    await h.informer.waitForSync(20_000);
+    await expect.poll(() => h.informer.watchEnds.timeout, { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
+    const created = uniqueName('after-timeouts');
+    await createSecret(created, true);
+    await expect.poll(() => h.cached(), { timeout: 10_000 }).toEqual([created]);
+    expect(h.informer.relists).toBe(1);
+    expect(h.informer.restarts).toBe(0);
+    expect(h.informer.watchEnds).toMatchObject({ 'closed-by-server': 0, failed: 0, expired: 0 });
   });
 });

@@ -1,0 +1,376 @@
+/**
+ * `npm run bench:scale`: N opaque policies (default 10,000, over 10 namespaces) created in a burst
+ * while the controller runs as its own process (`node src/main.ts run`, as users run it), against
+ * the real test environment. Printed: how long the creates took and how long until every policy
+ * was Ready, the controller's CPU seconds per 1,000 policies and its RSS (idle, peak, settled),
+ * requests per policy to the kube-apiserver, watches the API server terminated, and the count the
+ * controller logs when it restarts with the N policies in place (it must be N).
+ *
+ *   npm run bench:scale -- --policies 10000 --namespaces 10 --concurrency 4
+ *
+ * Not part of `npm test` (figures are printed, never asserted). Everything it starts stops at the
+ * end, on an error and on Ctrl-C.
+ */
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  type KubernetesListObject,
+  type V1Namespace,
+} from '@kubernetes/client-node';
+import { GROUP, PLURAL, VERSION } from '../src/api/constants.ts';
+import type { TokenPolicy } from '../src/api/v1alpha1.generated.ts';
+import { createInformer } from '../src/kube/informer.ts';
+import { VaultClient } from '../src/vault/client.ts';
+import type { TestEnvironment } from '../test/env/environment.ts';
+import { spawnController, type ControllerProcess } from '../test/support/spawnController.ts';
+import {
+  createReadyClusterIssuer,
+  kubeMetricsText,
+  kubeRequestCounts,
+  metricSamples,
+  pool,
+  readyTrue,
+  secs,
+  sleep,
+  startBenchEnvironment,
+} from './support.ts';
+
+const ISSUER = 'scale';
+const SYSTEM_NAMESPACE = 'scale-system';
+const note = (line: string) => process.stderr.write(`[scale] ${line}\n`);
+const print = (line: string) => process.stdout.write(`${line}\n`);
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+
+interface Options {
+  policies: number;
+  namespaces: number;
+  concurrency: number;
+  createConcurrency: number;
+  kubeQps: number;
+  vaultQps: number;
+  restart: boolean;
+  timeoutMs: number;
+}
+
+const HELP = `usage: npm run bench:scale -- [flags]
+
+  --policies N            opaque policies (default 10000)
+  --namespaces N          spread over this many namespaces (default 10)
+  --concurrency N         the controller's --concurrency (default 4)
+  --create-concurrency N  creates in flight at once (default 50)
+  --kube-qps Q            the controller's --kube-qps (default 200; burst 2×)
+  --vault-qps Q           the controller's --vault-qps (default 200; burst 2×)
+  --no-restart            skip restarting the controller with the N policies in place
+  --timeout-minutes M     give up waiting for all Ready after this long (default 30)
+`;
+
+function parseOptions(argv: string[]): Options | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      policies: { type: 'string' },
+      namespaces: { type: 'string' },
+      concurrency: { type: 'string' },
+      'create-concurrency': { type: 'string' },
+      'kube-qps': { type: 'string' },
+      'vault-qps': { type: 'string' },
+      'no-restart': { type: 'boolean' },
+      'timeout-minutes': { type: 'string' },
+      help: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  if (values.help) return 'help';
+  const whole = (flag: string, value: string | undefined, fallback: number) => {
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new Error(`--${flag} must be a whole number > 0, got "${value}"`);
+    return n;
+  };
+  return {
+    policies: whole('policies', values.policies, 10_000),
+    namespaces: whole('namespaces', values.namespaces, 10),
+    concurrency: whole('concurrency', values.concurrency, 4),
+    createConcurrency: whole('create-concurrency', values['create-concurrency'], 50),
+    kubeQps: whole('kube-qps', values['kube-qps'], 200),
+    vaultQps: whole('vault-qps', values['vault-qps'], 200),
+    restart: !values['no-restart'],
+    timeoutMs: whole('timeout-minutes', values['timeout-minutes'], 30) * 60_000,
+  };
+}
+
+/** CPU time and memory of a process, from /proc. */
+function processStats(pid: number): { cpuMs: number; rssBytes: number; peakRssBytes: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (100/s)
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key: string) =>
+      Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+    return { cpuMs: ticks * 10, rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM') };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Samples a process's RSS every second, keeping the peak. */
+function sampleProcess(pid: number) {
+  let peak = 0;
+  const timer = setInterval(() => {
+    const stats = processStats(pid);
+    if (stats) peak = Math.max(peak, stats.peakRssBytes, stats.rssBytes);
+  }, 1000);
+  return {
+    peak: () => Math.max(peak, processStats(pid)?.peakRssBytes ?? 0),
+    stop: () => {
+      clearInterval(timer);
+    },
+  };
+}
+
+/** The controller's log lines (JSON), parsed. */
+function logEntries(controller: ControllerProcess): Record<string, unknown>[] {
+  const entries: Record<string, unknown>[] = [];
+  for (const line of controller.output().split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      entries.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      // a partial line
+    }
+  }
+  return entries;
+}
+
+/** Waits for the controller's "caches synced" line and returns the policy count it logged. */
+async function waitForSynced(controller: ControllerProcess, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const synced = logEntries(controller).find((e) => e.msg === 'caches synced; reconciling');
+    if (synced) return Number(synced.policies);
+    if (Date.now() > deadline)
+      throw new Error(`the controller did not sync within ${secs(timeoutMs)}:\n${controller.tail()}`);
+    await sleep(200);
+  }
+}
+
+/** Warnings and errors the controller logged, by message. */
+function warningSummary(controller: ControllerProcess): string {
+  const counts = new Map<string, number>();
+  for (const e of logEntries(controller)) {
+    if (e.level !== 'warn' && e.level !== 'error' && e.level !== 'fatal') continue;
+    const key = `${e.level}: ${String(e.msg)}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([k, n]) => `${k} ×${n}`).join('; ') || 'none';
+}
+
+async function terminatedWatchers(kc: KubeConfig): Promise<string> {
+  const samples = metricSamples(await kubeMetricsText(kc), 'apiserver_terminated_watchers_total');
+  return samples.map((s) => `${s.labels.resource ?? '?'} ${s.value}`).join(', ') || '0';
+}
+
+const running: { env?: TestEnvironment; controller?: ControllerProcess } = {};
+
+async function shutdown(): Promise<void> {
+  const { env, controller } = running;
+  running.env = undefined;
+  running.controller = undefined;
+  if (controller) await controller.stop(10_000).catch(() => undefined);
+  if (env) await env.stop();
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  if (options === 'help') {
+    print(HELP);
+    return;
+  }
+  const N = options.policies;
+  const env = await startBenchEnvironment(note);
+  running.env = env;
+  const conn = env.connection;
+  const kc = new KubeConfig();
+  kc.loadFromFile(conn.kubeconfigPath);
+  const core = kc.makeApiClient(CoreV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const vault = new VaultClient({
+    address: conn.vaultAddress,
+    caPem: readFileSync(conn.vaultCaCertPath, 'utf8'),
+    auth: { method: 'token', token: conn.vaultToken },
+  });
+  await vault.write('sys/mounts/transit', { type: 'transit' }, 'enable transit');
+  vault.close();
+  const namespaces = Array.from({ length: options.namespaces }, (_, i) => `scale-${i}`);
+  for (const name of [SYSTEM_NAMESPACE, ...namespaces]) {
+    const body: V1Namespace = { metadata: { name } };
+    await core.createNamespace({ body });
+  }
+
+  const controllerArgs = [
+    `--cluster-resource-namespace=${SYSTEM_NAMESPACE}`,
+    '--no-leader-elect',
+    '--log-level=info',
+    `--concurrency=${options.concurrency}`,
+    `--kube-qps=${options.kubeQps}`,
+    `--kube-burst=${options.kubeQps * 2}`,
+    `--vault-qps=${options.vaultQps}`,
+    `--vault-burst=${options.vaultQps * 2}`,
+  ];
+  print(
+    `settings: ${N} opaque policies over ${options.namespaces} namespaces, controller --concurrency ${options.concurrency}, ` +
+      `kube qps ${options.kubeQps}, vault qps ${options.vaultQps}, creates ${options.createConcurrency} at once, ${cpus().length} CPUs`,
+  );
+  const controller = spawnController(conn, controllerArgs);
+  running.controller = controller;
+  await waitForSynced(controller, 60_000);
+  await createReadyClusterIssuer(custom, ISSUER, 'transit');
+  await sleep(5000);
+  const idle = processStats(controller.pid);
+  const rss = sampleProcess(controller.pid);
+
+  // Track readiness through an informer of our own (one list and a watch, not a poll).
+  const ready = new Set<string>();
+  const key = (p: TokenPolicy) => `${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`;
+  const watcher = createInformer<TokenPolicy>({
+    kubeConfig: kc,
+    path: `/apis/${GROUP}/${VERSION}/${PLURAL.tokenPolicy}`,
+    list: (o) =>
+      custom.listClusterCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL.tokenPolicy,
+        ...o,
+      }) as Promise<KubernetesListObject<TokenPolicy>>,
+    onChange: (p) => (readyTrue(p) ? ready.add(key(p)) : ready.delete(key(p))),
+    onDelete: (p) => ready.delete(key(p)),
+  });
+  watcher.start();
+  await watcher.waitForSync(60_000);
+
+  const before = await kubeRequestCounts(kc);
+  const terminatedBefore = await terminatedWatchers(kc);
+  const width = String(N - 1).length;
+  const work = Array.from({ length: N }, (_, i) => ({
+    namespace: namespaces[i % namespaces.length] ?? '',
+    name: `p-${String(i).padStart(width, '0')}`,
+  }));
+  const startedAt = Date.now();
+  await pool(work, options.createConcurrency, async ({ namespace, name }) => {
+    await custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: PLURAL.tokenPolicy,
+      body: {
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: 'TokenPolicy',
+        metadata: { name },
+        spec: {
+          issuerRef: { name: ISSUER },
+          token: { type: 'opaque', ttl: '24h' },
+          secret: { name: `${name}-token` },
+        },
+      },
+    });
+  });
+  const createdAt = Date.now();
+  note(`created ${N} policies in ${secs(createdAt - startedAt)}; waiting for all Ready`);
+  let lastReport = 0;
+  while (ready.size < N) {
+    if (Date.now() - startedAt > options.timeoutMs) break;
+    if (Date.now() - lastReport > 15_000) {
+      lastReport = Date.now();
+      note(`${ready.size} of ${N} Ready after ${secs(Date.now() - startedAt, 0)}`);
+    }
+    await sleep(250);
+  }
+  const readyAt = Date.now();
+  const readyCount = ready.size;
+  const cpuAtReady = processStats(controller.pid);
+  const after = await kubeRequestCounts(kc);
+  const terminatedAfter = await terminatedWatchers(kc);
+  note('settling for 30 s');
+  await sleep(30_000);
+  const settled = processStats(controller.pid);
+  const peak = rss.peak();
+  rss.stop();
+
+  print('');
+  print(
+    `creates: ${N} in ${secs(createdAt - startedAt)} (${(N / ((createdAt - startedAt) / 1000)).toFixed(0)}/s)`,
+  );
+  print(
+    readyCount === N
+      ? `all ${N} Ready ${secs(readyAt - startedAt)} after the first create (${(N / ((readyAt - startedAt) / 1000)).toFixed(1)} policies/s)`
+      : `only ${readyCount} of ${N} Ready after ${secs(readyAt - startedAt)}: gave up`,
+  );
+  if (idle && cpuAtReady && settled) {
+    const cpuMs = cpuAtReady.cpuMs - idle.cpuMs;
+    print(
+      `controller CPU: ${secs(cpuMs)} for ${readyCount} policies (${((cpuMs / 1000 / Math.max(1, readyCount)) * 1000).toFixed(1)} s per 1,000)`,
+    );
+    print(`controller RSS: idle ${mb(idle.rssBytes)}, peak ${mb(peak)}, settled ${mb(settled.rssBytes)}`);
+  }
+  let total = 0;
+  const rows: [string, number][] = [];
+  for (const [k, v] of after) {
+    const d = v - (before.get(k) ?? 0);
+    if (d <= 0 || k === 'POST tokenpolicies') continue; // the creates are the benchmark's own
+    total += d;
+    rows.push([k, d]);
+  }
+  rows.sort((a, b) => b[1] - a[1]);
+  print(
+    `kube-apiserver requests (all clients but the creates): ${(total / N).toFixed(2)} per policy — ` +
+      rows
+        .slice(0, 8)
+        .map(([k, d]) => `${k} ${(d / N).toFixed(2)}`)
+        .join(', '),
+  );
+  print(
+    `terminated watchers (apiserver_terminated_watchers_total): before ${terminatedBefore}; after ${terminatedAfter}`,
+  );
+  print(`controller warnings: ${warningSummary(controller)}`);
+  await watcher.stop();
+
+  if (options.restart) {
+    await controller.stop(15_000);
+    running.controller = undefined;
+    const restartedAt = Date.now();
+    const again = spawnController(conn, controllerArgs);
+    running.controller = again;
+    const count = await waitForSynced(again, 120_000);
+    const stats = processStats(again.pid);
+    print(
+      `restart: "caches synced" with policies ${count} of ${N} in ${secs(Date.now() - restartedAt)}` +
+        (stats ? `, RSS ${mb(stats.rssBytes)}` : ''),
+    );
+  }
+}
+
+let exiting = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    exiting = true;
+    note(`${signal}: stopping`);
+    void shutdown().finally(() => process.exit(130));
+  });
+}
+
+main()
+  .then(shutdown, async (err: unknown) => {
+    if (!exiting)
+      process.stderr.write(
+        `[scale] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      );
+    await shutdown();
+    process.exitCode = 1;
+  })
+  .catch(() => undefined);
