@@ -337,7 +337,13 @@ async function main(): Promise<void> {
   print(
     `terminated watchers (apiserver_terminated_watchers_total): before ${terminatedBefore}; after ${terminatedAfter}`,
   );
-  print(`controller warnings: ${warningSummary(controller)}`);
+  const closedEarly = logEntries(controller).filter(
+    (e) =>
+      typeof e.msg === 'string' && e.msg.startsWith('the API server closed the watch before its timeout'),
+  ).length;
+  print(
+    `controller: watches the API server closed early ${closedEarly}; warnings: ${warningSummary(controller)}`,
+  );
   await watcher.stop();
 
   if (options.restart) {
