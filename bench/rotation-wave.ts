@@ -465,7 +465,7 @@ async function main(): Promise<void> {
   const store = new VaultTokenStore({
     client: vault,
     mount: KV_MOUNT,
-    pathPrefix: `${PATH_PREFIX}/${ISSUER}`,
+    pathPrefix: `${PATH_PREFIX}/cluster/${ISSUER}`,
   });
   const sampleOf = async (): Promise<FloorSample> => {
     const name = names[0] ?? '';

@@ -117,7 +117,11 @@ export async function createReadyClusterIssuer(
       apiVersion: `${GROUP}/${VERSION}`,
       kind: 'ClusterTokenIssuer',
       metadata: { name },
-      spec: { issuer: `https://tokens.${name}.example`, signing: { transitMount } },
+      spec: {
+        issuer: `https://tokens.${name}.example`,
+        signing: { transitMount },
+        namespaces: { selector: {} },
+      },
     },
   });
   for (let deadline = Date.now() + 60_000; ; await sleep(200)) {

@@ -225,13 +225,20 @@ export function apiDefinitions(schemas: Map<string, CrdVersionSchema>): Record<s
   const policy = crd(schemas, 'TokenPolicy');
   const issuer = crd(schemas, 'TokenIssuer');
   const clusterIssuer = crd(schemas, 'ClusterTokenIssuer');
-  for (const part of ['spec', 'status']) {
-    assertSameShape(
-      at(issuer.schema, part),
-      at(clusterIssuer.schema, part),
-      `The ${part} schemas of TokenIssuer and ClusterTokenIssuer`,
-    );
-  }
+  // A ClusterTokenIssuer's spec is a TokenIssuer's plus `namespaces` (which namespaces it serves).
+  const clusterSpec = at(clusterIssuer.schema, 'spec');
+  const { namespaces, ...sharedProperties } = clusterSpec.properties ?? {};
+  if (!namespaces) throw new Error('the ClusterTokenIssuer spec has no namespaces');
+  assertSameShape(
+    at(issuer.schema, 'spec'),
+    { ...clusterSpec, properties: sharedProperties },
+    'The spec schemas of TokenIssuer and ClusterTokenIssuer (but namespaces)',
+  );
+  assertSameShape(
+    at(issuer.schema, 'status'),
+    at(clusterIssuer.schema, 'status'),
+    'The status schemas of TokenIssuer and ClusterTokenIssuer',
+  );
   const condition = at(policy.schema, 'status.conditions.[]');
   assertSameShape(condition, at(issuer.schema, 'status.conditions.[]'), 'The condition schemas');
   assertSameShape(condition, at(clusterIssuer.schema, 'status.conditions.[]'), 'The condition schemas');
@@ -251,8 +258,17 @@ export function apiDefinitions(schemas: Map<string, CrdVersionSchema>): Record<s
     }),
     TokenVersion: toJsonSchema(at(policy.schema, 'status.versions.[]')),
     TokenIssuer: kindSchema(issuer, 'TokenIssuerSpec', 'TokenIssuerStatus'),
-    ClusterTokenIssuer: kindSchema(clusterIssuer, 'TokenIssuerSpec', 'TokenIssuerStatus'),
+    ClusterTokenIssuer: kindSchema(clusterIssuer, 'ClusterTokenIssuerSpec', 'TokenIssuerStatus'),
     TokenIssuerSpec: issuerSpec,
+    ClusterTokenIssuerSpec: {
+      description: wrap(
+        `${clusterSpec.description ?? ''} A TokenIssuer's spec, plus the namespaces it serves.`,
+      ),
+      allOf: [
+        ref('TokenIssuerSpec'),
+        { type: 'object', properties: { namespaces: toJsonSchema(namespaces) }, additionalProperties: false },
+      ],
+    },
     TokenIssuerStatus: toJsonSchema(at(issuer.schema, 'status'), {
       'conditions.[]': 'Condition',
       'keys.[]': 'SigningKey',

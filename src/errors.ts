@@ -20,6 +20,7 @@ export const ERRORS = {
   IssuerNotFound: { retryable: true, summary: 'the referenced issuer does not exist' },
   IssuerNotReady: { retryable: true, summary: 'the referenced issuer is not ready' },
   GuardrailViolated: { retryable: false, summary: 'the policy asks for more than its issuer allows' },
+  NamespaceNotAllowed: { retryable: false, summary: "the issuer does not serve the policy's namespace" },
   InvalidSpec: { retryable: false, summary: 'the spec is invalid' },
   SecretNotOwned: { retryable: true, summary: 'the target Secret exists and belongs to something else' },
   CredentialsMissing: { retryable: true, summary: 'a Secret that holds Vault credentials is missing' },

@@ -11,6 +11,7 @@ import {
   type KubernetesListObject,
   type KubernetesObject,
   type V1ConfigMap,
+  type V1Namespace,
   type V1Secret,
 } from '@kubernetes/client-node';
 import { GROUP, LABEL, MANAGED_SELECTOR, PLURAL, VERSION } from './api/constants.ts';
@@ -191,6 +192,19 @@ export function startOperator(options: OperatorOptions): Operator {
     onDelete: onSecret,
     ...common,
   });
+  // Namespace labels decide which namespaces a ClusterTokenIssuer serves (spec.namespaces.selector).
+  const enqueueNamespace = (ns: V1Namespace) => {
+    for (const informer of policyInformers)
+      for (const p of informer.list(ns.metadata?.name ?? '')) enqueuePolicy(p);
+  };
+  const namespaceInformer = createInformer<V1Namespace>({
+    kubeConfig,
+    path: '/api/v1/namespaces',
+    list: (o) => core.listNamespace(o),
+    onChange: enqueueNamespace,
+    onDelete: enqueueNamespace,
+    ...common,
+  });
   const jwksConfigMaps = createInformer<V1ConfigMap>({
     kubeConfig,
     path: '/api/v1/configmaps',
@@ -233,7 +247,11 @@ export function startOperator(options: OperatorOptions): Operator {
     log,
     random: (n) => randomBytes(n),
     policies: { get: (key) => findPolicy(`${key.namespace}/${key.name}`) },
-    issuers: new CachedIssuerResolver((ref, ns) => findIssuer(ref.kind, ns, ref.name), runtimes),
+    issuers: new CachedIssuerResolver(
+      (ref, ns) => findIssuer(ref.kind, ns, ref.name),
+      runtimes,
+      (ns) => namespaceInformer.get(ns)?.metadata?.labels ?? (namespaceInformer.get(ns) ? {} : undefined),
+    ),
     secrets: secretPort({ kubeConfig, limiter: kubeLimiter, applier, managedSecrets }),
     writer: policyWriter(applier),
     events: eventSink,
@@ -266,6 +284,7 @@ export function startOperator(options: OperatorOptions): Operator {
     clusterIssuerInformer,
     managedSecrets,
     jwksConfigMaps,
+    namespaceInformer,
   ] as ResourceInformer<KubernetesObject>[];
 
   const elector = config.leaderElection.enabled

@@ -7,6 +7,61 @@ import type { V1ObjectMeta } from '@kubernetes/client-node';
  * Any object of the tokensmith.dev/v1alpha1 API.
  */
 export type TokensmithObject = TokenPolicy | TokenIssuer | ClusterTokenIssuer;
+/**
+ * Who issues: the iss identity, the Vault connection, the signing key and its rotation, and
+ * the guardrails every TokenPolicy that uses this issuer must stay within. A TokenIssuer's
+ * spec, plus the namespaces it serves.
+ */
+export type ClusterTokenIssuerSpec = TokenIssuerSpec & {
+  /**
+   * The namespaces whose TokenPolicies may use this issuer: those listed in names and those
+   * whose labels match selector (either admits). Unset admits no namespace: this issuer signs
+   * with the platform's key, so which teams get tokens under its identity is the platform's
+   * decision. An empty selector ({}) admits every namespace. A policy from a namespace that is
+   * not admitted is Ready=False with reason NamespaceNotAllowed.
+   */
+  namespaces?: {
+    /**
+     * Namespaces admitted by name.
+     *
+     * Items: A namespace name.
+     */
+    names?: string[];
+    /**
+     * Namespaces admitted by their labels, a Kubernetes label selector (matchLabels and
+     * matchExpressions must all hold); {} admits every namespace.
+     */
+    selector?: {
+      /**
+       * Labels a namespace must carry, with these values.
+       */
+      matchLabels?: {
+        [k: string]: string;
+      };
+      /**
+       * Requirements on a namespace's labels.
+       *
+       * Items: A requirement on one label key.
+       */
+      matchExpressions?: {
+        /**
+         * The label key.
+         */
+        key: string;
+        /**
+         * How the key's value relates to values.
+         */
+        operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+        /**
+         * The values for In and NotIn; empty for Exists and DoesNotExist.
+         *
+         * Items: A label value.
+         */
+        values?: string[];
+      }[];
+    };
+  };
+};
 
 /**
  * TokenPolicy declares an API token that tokensmith mints from an issuer, stores in Vault,
@@ -127,8 +182,9 @@ export interface TokenPolicySpec {
        */
       enabled?: boolean;
       /**
-       * Lifetime of the refresh token, a Go duration; at least token.ttl. Only with enabled true.
-       * Defaults to 30 times token.ttl.
+       * Lifetime of the refresh token, a Go duration; at least token.ttl and at most 8760h (one
+       * year; the issuer's allowed.maxRefreshTtl may set less). Only with enabled true. Defaults
+       * to 30 times token.ttl, at most 8760h.
        */
       ttl?: string;
     };
@@ -446,12 +502,13 @@ export interface TokenIssuerSpec {
     tlsServerName?: string;
     /**
      * The mount path of the KV version 2 secrets engine that holds token records. Defaults to
-     * secret.
+     * the operator's --vault-kv-mount (secret).
      */
     mount?: string;
     /**
      * Where under mount this issuer's records live; every policy gets a path below it. Defaults
-     * to "tokensmith/NAMESPACE/NAME" (this issuer's namespace and name).
+     * to "tokensmith/namespaces/NAMESPACE/NAME" (this issuer's namespace and name). Only with
+     * spec.vault.auth (credentials of your own).
      */
     pathPrefix?: string;
     /**
@@ -552,11 +609,13 @@ export interface TokenIssuerSpec {
     backend?: 'transit' | 'kv';
     /**
      * The mount path of the transit secrets engine; used only with backend transit. Defaults to
-     * transit.
+     * the operator's --vault-transit-mount (transit).
      */
     transitMount?: string;
     /**
-     * Name of the signing key in transit (or in KV). Defaults to "tokensmith-NAMESPACE-NAME".
+     * Name of the signing key in transit. Defaults to "tokensmith_ns_NAMESPACE_NAME" ("_" cannot
+     * occur in Kubernetes names, so no two issuers share a default key). Only with
+     * spec.vault.auth (credentials of your own).
      */
     keyName?: string;
     /**
@@ -599,6 +658,27 @@ export interface TokenIssuerSpec {
      * The longest token.ttl a policy may ask for, a Go duration of at least 1m. Defaults to 24h.
      */
     maxTtl?: string;
+    /**
+     * The longest token.refresh.ttl a policy may ask for, a Go duration of at least 1m. Unset:
+     * the CRD's own limit of 8760h (one year) applies.
+     */
+    maxRefreshTtl?: string;
+    /**
+     * Subjects (the JWT sub) a policy may ask for in token.jwt.subject. "*" in an entry matches
+     * any run of characters, and {namespace} and {name} stand for the policy's own, e.g.
+     * "team:{namespace}:*". Unset: only the policy's own subject,
+     * system:tokenpolicy:{namespace}:{name}, which is also the default subject.
+     *
+     * Items: An allowed subject or pattern.
+     */
+    subjects?: string[];
+    /**
+     * Names of the extra claims (token.jwt.claims) a policy may set, e.g. tenant. Unset: no
+     * extra claims.
+     *
+     * Items: An allowed claim name.
+     */
+    claims?: string[];
   };
 }
 
@@ -756,7 +836,7 @@ export interface ClusterTokenIssuer {
    * Who issues: the iss identity, the Vault connection, the signing key and its rotation, and
    * the guardrails every TokenPolicy that uses this issuer must stay within.
    */
-  spec: TokenIssuerSpec;
+  spec: ClusterTokenIssuerSpec;
   /**
    * What tokensmith has done for this issuer. Public key material only, never a private key.
    */

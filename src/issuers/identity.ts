@@ -16,20 +16,34 @@ export function issuerResourceNamespace(issuer: AnyIssuer, clusterResourceNamesp
   return issuer.kind === 'TokenIssuer' ? (issuer.metadata?.namespace ?? '') : clusterResourceNamespace;
 }
 
-/** Default Vault folder: `<prefix>/<namespace>/<name>` for TokenIssuers, `<prefix>/<name>` for cluster ones. */
+/**
+ * The issuer's own root in the KV mount: `<prefix>/namespaces/<namespace>/<name>` for a
+ * TokenIssuer, `<prefix>/cluster/<name>` for a ClusterTokenIssuer. Kubernetes names cannot hold a
+ * `/`, so no (namespace, name) pair and no cluster issuer name reaches another's root.
+ */
 export function defaultPathPrefix(issuer: AnyIssuer, operatorPrefix: string): string {
   const name = issuer.metadata?.name ?? '';
   return issuer.kind === 'TokenIssuer'
-    ? `${operatorPrefix}/${issuer.metadata?.namespace ?? ''}/${name}`
-    : `${operatorPrefix}/${name}`;
+    ? `${operatorPrefix}/namespaces/${issuer.metadata?.namespace ?? ''}/${name}`
+    : `${operatorPrefix}/cluster/${name}`;
 }
 
-/** Default signing key name: `tokensmith-<namespace>-<name>` or `tokensmith-<name>`. */
+/**
+ * Separates the parts of a default transit key name. Kubernetes namespace and object names cannot
+ * contain it (they are DNS labels and subdomains), Vault key names can, so two different issuers
+ * never get the same default key: (team, b-x) → `tokensmith_ns_team_b-x`, (team-b, x) →
+ * `tokensmith_ns_team-b_x`.
+ */
+export const KEY_NAME_SEPARATOR = '_';
+
+/** Default transit key: `tokensmith_ns_<namespace>_<name>` or `tokensmith_cluster_<name>`. */
 export function defaultKeyName(issuer: AnyIssuer): string {
   const name = issuer.metadata?.name ?? '';
-  return issuer.kind === 'TokenIssuer'
-    ? `tokensmith-${issuer.metadata?.namespace ?? ''}-${name}`
-    : `tokensmith-${name}`;
+  const parts =
+    issuer.kind === 'TokenIssuer'
+      ? ['tokensmith', 'ns', issuer.metadata?.namespace ?? '', name]
+      : ['tokensmith', 'cluster', name];
+  return parts.join(KEY_NAME_SEPARATOR);
 }
 
 /** Name of the ConfigMap that publishes the issuer's JWKS. */

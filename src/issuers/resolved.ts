@@ -1,4 +1,5 @@
 /** What a policy's reconciler needs of its issuer, resolved from the issuer object and Vault. */
+import type { GuardrailInput } from '../core/guardrails.ts';
 import type { ObjectKey, TokenStore } from '../ports.ts';
 
 export interface IssuerRef {
@@ -12,7 +13,8 @@ export interface ResolvedIssuer {
   uid: string;
   /** The `iss` claim. */
   issuerUrl: string;
-  allowed: { audiences?: string[]; scopes?: string[]; maxTtl?: string };
+  /** The issuer's guardrails (see GuardrailInput.allowed). */
+  allowed: GuardrailInput['allowed'];
   store: TokenStore;
   /**
    * Kids of signing keys a leaked-key request compromised (from the issuer's status): they no

@@ -1,5 +1,6 @@
 /** Resolves a policy's issuerRef to a ready issuer, from the informer caches and the runtimes. */
 import { decodeProtectedHeader } from 'jose';
+import { admissionProblem } from '../core/admission.ts';
 import { findCondition } from '../core/conditions.ts';
 import { TokensmithError } from '../errors.ts';
 import { signJwt } from '../mint/jwt.ts';
@@ -17,13 +18,18 @@ export function describeRef(ref: IssuerRef, policyNamespace: string): string {
     : `ClusterTokenIssuer ${ref.name}`;
 }
 
+/** The labels of a namespace from the cache; undefined when it is not known. */
+export type NamespaceLabels = (namespace: string) => Readonly<Record<string, string>> | undefined;
+
 export class CachedIssuerResolver implements IssuerResolver {
   private readonly lookup: IssuerLookup;
   private readonly runtimes: IssuerRuntimes;
+  private readonly namespaceLabels: NamespaceLabels;
 
-  constructor(lookup: IssuerLookup, runtimes: IssuerRuntimes) {
+  constructor(lookup: IssuerLookup, runtimes: IssuerRuntimes, namespaceLabels: NamespaceLabels) {
     this.lookup = lookup;
     this.runtimes = runtimes;
+    this.namespaceLabels = namespaceLabels;
   }
 
   async resolve(ref: IssuerRef, policy: ObjectKey): Promise<ResolvedIssuer> {
@@ -31,6 +37,15 @@ export class CachedIssuerResolver implements IssuerResolver {
     const issuer = this.lookup(ref, policy.namespace);
     if (!issuer)
       throw new TokensmithError('IssuerNotFound', `${what} does not exist; create it or fix spec.issuerRef`);
+    if (issuer.kind === 'ClusterTokenIssuer') {
+      const problem = admissionProblem({
+        issuerName: ref.name,
+        admission: issuer.spec.namespaces,
+        namespace: policy.namespace,
+        labels: this.namespaceLabels(policy.namespace),
+      });
+      if (problem) throw new TokensmithError('NamespaceNotAllowed', problem);
+    }
     const ready = findCondition(issuer.status?.conditions, 'Ready');
     if (issuer.status?.observedGeneration !== issuer.metadata?.generation || !ready) {
       throw new TokensmithError(
@@ -46,11 +61,7 @@ export class CachedIssuerResolver implements IssuerResolver {
       ref,
       uid: issuer.metadata?.uid ?? '',
       issuerUrl: issuer.spec.issuer,
-      allowed: {
-        ...(issuer.spec.allowed?.audiences ? { audiences: issuer.spec.allowed.audiences } : {}),
-        ...(issuer.spec.allowed?.scopes ? { scopes: issuer.spec.allowed.scopes } : {}),
-        ...(issuer.spec.allowed?.maxTtl ? { maxTtl: issuer.spec.allowed.maxTtl } : {}),
-      },
+      allowed: guardrailsOf(issuer),
       store: runtime.store,
       compromisedKids: new Set((issuer.status?.compromisedKids ?? []).map((k) => k.kid)),
       signJwt: (claims) =>
@@ -60,4 +71,14 @@ export class CachedIssuerResolver implements IssuerResolver {
         }),
     };
   }
+}
+
+/** The issuer's guardrails, as the pure checks take them (unset fields left out). */
+export function guardrailsOf(issuer: AnyIssuer): ResolvedIssuer['allowed'] {
+  const allowed = issuer.spec.allowed ?? {};
+  return Object.fromEntries(
+    (['audiences', 'scopes', 'maxTtl', 'maxRefreshTtl', 'subjects', 'claims'] as const)
+      .filter((field) => allowed[field] !== undefined)
+      .map((field) => [field, allowed[field]]),
+  );
 }

@@ -15,7 +15,7 @@ export interface VaultTokenStoreOptions {
   client: VaultClient;
   /** The KV v2 mount; default `secret`. */
   mount?: string;
-  /** The issuer's folder in the mount, e.g. `tokensmith/payments`. */
+  /** The issuer's folder in the mount, e.g. `tokensmith/cluster/payments`. */
   pathPrefix: string;
 }
 

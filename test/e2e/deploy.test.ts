@@ -103,6 +103,8 @@ describe('deploy/', () => {
       }
     };
     expect(await canI('delete', 'secrets', '-A')).toBe('no');
+    expect(await canI('watch', 'namespaces')).toBe('yes');
+    expect(await canI('delete', 'namespaces')).toBe('no');
     expect(await canI('create', 'pods', '-n', namespace)).toBe('no');
     expect(await canI('update', 'leases', '-n', namespace)).toBe('no');
     expect(await canI('update', 'leases', '-n', SYSTEM)).toBe('yes');

@@ -3,6 +3,7 @@ import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import type { JSONWebKeySet } from 'jose';
 import type {
   ClusterTokenIssuer,
+  ClusterTokenIssuerSpec,
   TokenIssuer,
   TokenIssuerSpec,
   TokenPolicy,
@@ -29,8 +30,13 @@ export function issuerOwnerSelector(owner: string): string {
   return `${OWNER_LABEL}=${owner}`;
 }
 
-export async function createClusterIssuer(name: string, spec: TokenIssuerSpec): Promise<void> {
+/**
+ * Creates a ClusterTokenIssuer. Unless `spec.namespaces` says otherwise it serves every namespace
+ * (`selector: {}`): test files share the API server, and each controller watches its own.
+ */
+export async function createClusterIssuer(name: string, spec: ClusterTokenIssuerSpec): Promise<void> {
   const labels = issuerOwner ? { [OWNER_LABEL]: issuerOwner } : undefined;
+  spec = { namespaces: { selector: {} }, ...spec };
   await customObjects().createClusterCustomObject({
     ...G,
     plural: 'clustertokenissuers',
@@ -52,6 +58,28 @@ export async function createReadyClusterIssuer(prefix: string, transitMount: str
   await createClusterIssuer(name, { issuer: `https://tokens.${prefix}.example`, signing: { transitMount } });
   await waitForIssuer(name, 'True/KeyReady');
   return name;
+}
+
+export async function createTokenIssuer(
+  namespace: string,
+  name: string,
+  spec: TokenIssuerSpec,
+): Promise<void> {
+  await customObjects().createNamespacedCustomObject({
+    ...G,
+    namespace,
+    plural: 'tokenissuers',
+    body: { apiVersion: 'tokensmith.dev/v1alpha1', kind: 'TokenIssuer', metadata: { name }, spec },
+  });
+}
+
+export async function readTokenIssuer(namespace: string, name: string): Promise<TokenIssuer> {
+  return (await customObjects().getNamespacedCustomObject({
+    ...G,
+    namespace,
+    plural: 'tokenissuers',
+    name,
+  })) as TokenIssuer;
 }
 
 export async function readClusterIssuer(name: string): Promise<ClusterTokenIssuer> {
@@ -137,19 +165,22 @@ export async function waitForPolicy(
   return policy;
 }
 
+/** Waits for a ClusterTokenIssuer's Ready condition to read `expected`, or a TokenIssuer's with `namespace`. */
 export async function waitForIssuer(
   name: string,
   expected: string,
   timeout = 30_000,
-): Promise<ClusterTokenIssuer> {
+  namespace?: string,
+): Promise<ClusterTokenIssuer | TokenIssuer> {
+  const read = () => (namespace === undefined ? readClusterIssuer(name) : readTokenIssuer(namespace, name));
   const readiness = async () => {
-    const ready = (await readClusterIssuer(name)).status?.conditions?.find((c) => c.type === 'Ready');
+    const ready = (await read()).status?.conditions?.find((c) => c.type === 'Ready');
     return ready ? `${ready.status}/${ready.reason}` : 'none';
   };
-  await waitUntil(`ClusterTokenIssuer ${name} Ready`, readiness, expected, timeout, async () =>
-    JSON.stringify((await readClusterIssuer(name)).status?.conditions),
+  await waitUntil(`issuer ${namespace ?? ''}/${name} Ready`, readiness, expected, timeout, async () =>
+    JSON.stringify((await read()).status?.conditions),
   );
-  return readClusterIssuer(name);
+  return read();
 }
 
 /** A Secret's data, decoded; undefined if it does not exist. */

@@ -6,6 +6,7 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import type { TokenPolicy } from '../../api/v1alpha1.generated.ts';
 import { ANNOTATION, API_VERSION, FINALIZER, KIND } from '../../api/constants.ts';
+import { formatDuration } from '../../core/duration.ts';
 import { checkGuardrails } from '../../core/guardrails.ts';
 import { activeVersion, planNextStep, type PlanStep } from '../../core/plan.ts';
 import type { PolicyTokenRecord, TokenVersionRecord } from '../../core/records.ts';
@@ -92,9 +93,14 @@ export class TokenPolicyReconciler {
       settings = policySettings(policy);
       issuer = await this.deps.issuers.resolve(settings.shape.issuer as IssuerRef, key);
       const violation = checkGuardrails({
+        policy: key,
         audiences: settings.shape.jwt?.audience ?? [],
         scopes: settings.shape.scopes,
         ttl: policy.spec.token.ttl,
+        ...(settings.shape.refresh ? { refreshTtl: formatDuration(settings.shape.refresh.ttlMs) } : {}),
+        ...(settings.shape.jwt
+          ? { subject: settings.shape.jwt.subject, claimNames: Object.keys(settings.shape.jwt.claims) }
+          : {}),
         allowed: issuer.allowed,
       });
       if (violation) {

@@ -1,6 +1,7 @@
 /** Resolves a TokenPolicy spec into PolicySettings: the API defaults, made explicit. */
 import type { TokenPolicy } from '../../api/v1alpha1.generated.ts';
 import { parseDuration } from '../../core/duration.ts';
+import { defaultSubject } from '../../core/guardrails.ts';
 import { scheduleProblem } from '../../core/schedule.ts';
 import {
   DEFAULT_HISTORY_LIMIT,
@@ -11,10 +12,8 @@ import {
 } from '../../core/settings.ts';
 import { TokensmithError } from '../../errors.ts';
 
-/** The default subject of a policy's JWTs. */
-export function defaultSubject(namespace: string, name: string): string {
-  return `system:tokenpolicy:${namespace}:${name}`;
-}
+/** The longest refresh token lifetime (the CRD refuses more; a default of 30 × ttl is capped). */
+export const MAX_REFRESH_TTL_MS = 8760 * 3_600_000;
 
 /**
  * Settings of `policy`, or a TokensmithError('InvalidSpec') for what the CRD schema could not
@@ -30,9 +29,11 @@ export function policySettings(policy: TokenPolicy): PolicySettings {
       ? {
           ttlMs: spec.token.refresh.ttl
             ? parseDuration(spec.token.refresh.ttl)
-            : ttlMs * DEFAULT_REFRESH_TTL_FACTOR,
+            : Math.min(ttlMs * DEFAULT_REFRESH_TTL_FACTOR, MAX_REFRESH_TTL_MS),
         }
       : undefined;
+    if (refresh && refresh.ttlMs > MAX_REFRESH_TTL_MS)
+      throw new RangeError('token.refresh.ttl must be at most 8760h (one year)');
     const rotation = spec.rotation;
     const overlapMs = rotation?.overlap ? parseDuration(rotation.overlap) : 0;
     const renewBeforeMs = rotation?.renewBefore

@@ -564,7 +564,6 @@ describe('the API server accepts valid specs and applies the defaults', () => {
       signing: {
         algorithm: 'EdDSA',
         backend: 'transit',
-        transitMount: 'transit',
         rotation: { every: '720h', verifyFor: '48h' },
       },
       allowed: { maxTtl: '24h' },
@@ -592,7 +591,7 @@ describe('the API server accepts valid specs and applies the defaults', () => {
         allowed: { audiences: ['orders-*'], scopes: ['orders:*'], maxTtl: '72h' },
       },
     });
-    expect(stored.spec.vault?.mount).toBe('secret');
+    expect(stored.spec.vault?.mount).toBeUndefined(); // the operator's --vault-kv-mount applies
     expect(stored.spec.vault?.auth?.kubernetes?.mountPath).toBe('kubernetes');
     expect(stored.spec.signing?.rotation).toEqual({ every: '720h', verifyFor: '72h' });
   });

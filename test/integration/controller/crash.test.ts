@@ -219,6 +219,7 @@ beforeAll(async () => {
     issuer: 'https://tokens.crash.example',
     vault: { mount: KV_MOUNT, pathPrefix },
     signing: { transitMount },
+    allowed: { claims: ['tenant'] },
   });
   const controller = startController({
     namespaces: [systemNamespace],

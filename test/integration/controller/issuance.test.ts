@@ -33,7 +33,7 @@ let issuer: string;
 let operator: TestOperator;
 
 async function vaultRecord(name: string): Promise<PolicyTokenRecord | undefined> {
-  const path = `secret/data/${operator.config.vault.pathPrefix}/${issuer}/policies/${namespace}/${name}`;
+  const path = `secret/data/${operator.config.vault.pathPrefix}/cluster/${issuer}/policies/${namespace}/${name}`;
   try {
     return ((await vaultClient().read(path)) as { data: { data: PolicyTokenRecord } }).data.data;
   } catch {
@@ -49,7 +49,13 @@ beforeAll(async () => {
   await createClusterIssuer(issuer, {
     issuer: 'https://tokens.payments.example',
     signing: { transitMount: operator.config.vault.transitMount },
-    allowed: { audiences: ['orders-api'], scopes: ['orders:*'], maxTtl: '48h' },
+    allowed: {
+      audiences: ['orders-api'],
+      scopes: ['orders:*'],
+      maxTtl: '48h',
+      subjects: ['checkout', 'system:tokenpolicy:{namespace}:{name}'],
+      claims: ['tenant'],
+    },
   });
   await waitForIssuer(issuer, 'True/KeyReady');
 });

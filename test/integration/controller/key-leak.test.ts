@@ -49,7 +49,7 @@ async function createIssuer(name: string, backend: Backend): Promise<TokenIssuer
       apiVersion: 'tokensmith.dev/v1alpha1',
       kind: 'TokenIssuer',
       metadata: { name },
-      spec: { issuer: ISS, signing: { backend, transitMount } },
+      spec: { issuer: ISS, signing: { backend } },
     },
   });
   return issuerWhen(

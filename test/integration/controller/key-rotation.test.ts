@@ -51,7 +51,7 @@ type Backend = 'transit' | 'kv';
 function spec(backend: Backend): TokenIssuerSpec {
   return {
     issuer: ISS,
-    signing: { backend, transitMount, rotation: { every: '1h', verifyFor: '2m' } },
+    signing: { backend, rotation: { every: '1h', verifyFor: '2m' } },
     allowed: { maxTtl: '1m' },
   };
 }

@@ -83,7 +83,7 @@ afterAll(async () => {
 
 async function secretsThatExist(): Promise<string[]> {
   const vault = vaultClient();
-  const prefix = `secret/data/${operator.config.vault.pathPrefix}/${kvIssuer}`;
+  const prefix = `secret/data/${operator.config.vault.pathPrefix}/cluster/${kvIssuer}`;
   const secrets = [environment().vaultToken, BAD_VAULT_TOKEN];
   for (const name of ['jwt', 'opaque']) {
     const record = (

@@ -27,7 +27,7 @@ let operator: TestOperator;
 const clock = new AcceleratedClock(120);
 
 async function record(name: string): Promise<PolicyTokenRecord> {
-  const path = `secret/data/${operator.config.vault.pathPrefix}/${issuer}/policies/${namespace}/${name}`;
+  const path = `secret/data/${operator.config.vault.pathPrefix}/cluster/${issuer}/policies/${namespace}/${name}`;
   return ((await vaultClient().read(path)) as { data: { data: PolicyTokenRecord } }).data.data;
 }
 

@@ -70,7 +70,7 @@ describe('scale', () => {
     );
 
     const vault = vaultClient();
-    const prefix = `secret/data/${operator.config.vault.pathPrefix}/${issuer}/policies/${namespace}`;
+    const prefix = `secret/data/${operator.config.vault.pathPrefix}/cluster/${issuer}/policies/${namespace}`;
     for (const name of names) {
       const token = (await secretData(namespace, `${name}-token`))?.TOKEN ?? '';
       const record = ((await vault.read(`${prefix}/${name}`)) as { data: { data: PolicyTokenRecord } }).data

@@ -52,7 +52,7 @@ describe('issuer Vault auth', () => {
     const vault = vaultClient();
     const name = uniqueName('k8s-issuer');
     const prefix = `tokensmith/${name}`;
-    const keyName = `tokensmith-${name}`;
+    const keyName = `tokensmith_cluster_${name}`;
     await vault.addPolicy({ name, rules: issuerPolicy(prefix, keyName) });
     const mount = await setUpKubernetesAuth({
       namespace,

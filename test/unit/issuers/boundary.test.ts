@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { TokenIssuer, TokenIssuerSpec } from '../../../src/api/v1alpha1.generated.ts';
 import { boundaryProblem } from '../../../src/issuers/boundary.ts';
+import { defaultKeyName, defaultPathPrefix } from '../../../src/issuers/identity.ts';
 
 const config = { vault: { pathPrefix: 'tokensmith' } } as Parameters<typeof boundaryProblem>[1];
 
@@ -24,8 +25,13 @@ describe('TokenIssuer boundary', () => {
       'Kubernetes auth as a service account of its namespace',
       { vault: { auth: { kubernetes: { role: 'r', serviceAccountRef: { name: 'sa' } } } } },
     ],
-    ['a folder below its namespace prefix', { vault: { pathPrefix: 'tokensmith/team-a/payments' } }],
-    ['a key name of its namespace', { signing: { keyName: 'tokensmith-team-a-payments' } }],
+    [
+      'locations of its choosing with credentials of its own (its Vault policy is the boundary)',
+      {
+        vault: { mount: 'kv', pathPrefix: 'team-a/tokens', auth: { token: { secretRef: { name: 't' } } } },
+        signing: { transitMount: 'team-a-transit', keyName: 'team-a-key' },
+      },
+    ],
   ])('allows %s', (_what, spec) => {
     expect(boundaryProblem(tokenIssuer(spec), config)).toBeUndefined();
   });
@@ -47,19 +53,24 @@ describe('TokenIssuer boundary', () => {
       /must name spec.vault.auth.kubernetes.serviceAccountRef/,
     ],
     [
-      "another namespace's records",
-      { vault: { pathPrefix: 'tokensmith/team-b' } },
-      /pathPrefix must be tokensmith\/team-a or a folder below/,
+      "another issuer's records on tokensmith credentials",
+      { vault: { pathPrefix: 'tokensmith/cluster/payments' } },
+      /cannot choose spec.vault.pathPrefix: tokensmith keeps its records under tokensmith\/namespaces\/team-a\/team-issuer/,
     ],
     [
-      'a sibling prefix that only starts alike',
-      { vault: { pathPrefix: 'tokensmith/team-ab' } },
-      /pathPrefix must be/,
+      'a KV mount on tokensmith credentials',
+      { vault: { mount: 'secret' } },
+      /cannot choose spec.vault.mount/,
     ],
     [
-      "another issuer's signing key",
-      { signing: { keyName: 'tokensmith-payments' } },
-      /keyName must start with tokensmith-team-a-/,
+      "another issuer's signing key on tokensmith credentials",
+      { signing: { keyName: 'tokensmith_cluster_payments' } },
+      /cannot choose spec.signing.keyName: .* its key as tokensmith_ns_team-a_team-issuer/,
+    ],
+    [
+      'a transit mount on tokensmith credentials',
+      { signing: { transitMount: 'transit' } },
+      /cannot choose spec.signing.transitMount/,
     ],
   ])('refuses %s', (_what, spec, message) => {
     expect(boundaryProblem(tokenIssuer(spec), config)).toMatch(message);
@@ -71,5 +82,35 @@ describe('TokenIssuer boundary', () => {
       kind: 'ClusterTokenIssuer' as const,
     };
     expect(boundaryProblem(cluster, config)).toBeUndefined();
+  });
+});
+
+describe('default issuer locations', () => {
+  const issuer = (kind: 'TokenIssuer' | 'ClusterTokenIssuer', namespace: string, name: string) =>
+    ({ kind, metadata: { name, ...(kind === 'TokenIssuer' ? { namespace } : {}) }, spec: {} }) as TokenIssuer;
+  // Pairs whose parts join alike with "-" (or "/"), and cluster names that look like namespaced ones.
+  const all = [
+    issuer('TokenIssuer', 'team', 'b-x'),
+    issuer('TokenIssuer', 'team-b', 'x'),
+    issuer('TokenIssuer', 'team', 'b'),
+    issuer('TokenIssuer', 'ns', 'team'),
+    issuer('ClusterTokenIssuer', '', 'team-b-x'),
+    issuer('ClusterTokenIssuer', '', 'ns-team'),
+    issuer('ClusterTokenIssuer', '', 'team.b'),
+  ];
+
+  it('give no two issuers the same transit key or KV root', () => {
+    expect(new Set(all.map(defaultKeyName)).size).toBe(all.length);
+    expect(new Set(all.map((i) => defaultPathPrefix(i, 'tokensmith'))).size).toBe(all.length);
+    // No root is inside another's.
+    const roots = all.map((i) => `${defaultPathPrefix(i, 'tokensmith')}/`);
+    for (const a of roots) for (const b of roots) if (a !== b) expect(a.startsWith(b)).toBe(false);
+  });
+
+  it('are shaped as the README says', () => {
+    expect(defaultKeyName(issuer('TokenIssuer', 'team', 'b-x'))).toBe('tokensmith_ns_team_b-x');
+    expect(defaultKeyName(issuer('ClusterTokenIssuer', '', 'payments'))).toBe('tokensmith_cluster_payments');
+    expect(defaultPathPrefix(issuer('TokenIssuer', 'team', 'b-x'), 'p')).toBe('p/namespaces/team/b-x');
+    expect(defaultPathPrefix(issuer('ClusterTokenIssuer', '', 'payments'), 'p')).toBe('p/cluster/payments');
   });
 });
