@@ -31,11 +31,15 @@ export interface Config {
     transitMount: string;
     qps: number;
     burst: number;
+    /** Deadline of each Vault request as a whole, connect to last byte. */
+    timeoutMs: number;
   };
   kube: { qps: number; burst: number };
   concurrency: number;
   /** Largest per-policy delay added to schedule fire times, so shared schedules spread out. */
   scheduleJitterMs: number;
+  /** The shortest time allowed between two rotations of a policy (schedule or ttl − renewBefore). */
+  minRotationIntervalMs: number;
   /** Every cached policy and issuer is reconciled again this often, a safety net for lost work. */
   resyncPeriodMs: number;
   /** Informers replace their watch with a fresh list this often (a watchdog for silent watches). */
@@ -113,12 +117,20 @@ export const FLAGS = {
     help: 'requests per second toward Vault (default 50; burst --vault-burst, default 100)',
   },
   'vault-burst': { type: 'string', help: 'request burst toward Vault (default 100)' },
+  'vault-timeout': {
+    type: 'string',
+    help: 'deadline of each Vault request as a whole, however slowly a server answers (default 10s, at least 1s)',
+  },
   'kube-qps': { type: 'string', help: 'requests per second toward the Kubernetes API (default 20)' },
   'kube-burst': { type: 'string', help: 'request burst toward the Kubernetes API (default 40)' },
   concurrency: { type: 'string', help: 'policies reconciled at once (default 4)' },
   'schedule-jitter': {
     type: 'string',
     help: 'largest delay added per policy to cron fire times, spreading policies that share a schedule (default 30s)',
+  },
+  'min-rotation-interval': {
+    type: 'string',
+    help: 'refuse policies that would rotate more often than this: schedules firing closer together, or token.ttl minus renewBefore below it (default 1m)',
   },
   'resync-period': {
     type: 'string',
@@ -302,6 +314,7 @@ export function parseConfig(sources: ConfigSources): Config | 'help' {
       transitMount: str('vault-transit-mount') ?? 'transit',
       qps: positiveNumber('vault-qps', str('vault-qps'), 50),
       burst: positiveNumber('vault-burst', str('vault-burst'), 100),
+      timeoutMs: durationAtLeast('vault-timeout', str('vault-timeout'), '10s', '1s'),
     },
     kube: {
       qps: positiveNumber('kube-qps', str('kube-qps'), 20),
@@ -309,6 +322,7 @@ export function parseConfig(sources: ConfigSources): Config | 'help' {
     },
     concurrency: positiveInteger('concurrency', str('concurrency'), 4),
     scheduleJitterMs: jitter(str('schedule-jitter')),
+    minRotationIntervalMs: durationAtLeast('min-rotation-interval', str('min-rotation-interval'), '1m', '0s'),
     resyncPeriodMs: durationAtLeast('resync-period', str('resync-period'), '4h', '1m'),
     relistIntervalMs: durationAtLeast('relist-interval', str('relist-interval'), '5m', '10s'),
     listPageSize: positiveInteger('list-page-size', str('list-page-size'), 500),

@@ -267,6 +267,7 @@ export function startOperator(options: OperatorOptions): Operator {
       logger: log,
     }),
     scheduleJitterMs: config.scheduleJitterMs,
+    minRotationIntervalMs: config.minRotationIntervalMs,
     ...(options.afterStep ? { afterStep: options.afterStep } : {}),
   });
   const issuerReconciler = new IssuerReconciler({

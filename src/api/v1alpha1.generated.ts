@@ -205,8 +205,8 @@ export interface TokenPolicySpec {
      */
     timeZone?: string;
     /**
-     * Rotate when less than this lifetime remains, a Go duration shorter than token.ttl.
-     * Defaults to a third of token.ttl.
+     * Rotate when less than this lifetime remains, a Go duration longer than 0s and shorter than
+     * token.ttl. Defaults to a third of token.ttl.
      */
     renewBefore?: string;
     /**

@@ -6,6 +6,7 @@
  */
 import { CronTime } from 'cron';
 import { createHash } from 'node:crypto';
+import { formatDuration } from './duration.ts';
 
 export interface Schedule {
   expression: string;
@@ -13,15 +14,44 @@ export interface Schedule {
   timeZone?: string;
 }
 
-/** Why a schedule cannot be used, for a Ready=False message; undefined when it is fine. */
-export function scheduleProblem(schedule: Schedule): string | undefined {
+/** Fire times sampled to find how often a schedule fires (60 covers a day of an hourly one). */
+const SAMPLED_FIRES = 60;
+/** Where the sampling starts; a fixed instant keeps the answer the same on every call. */
+const SAMPLE_FROM = new Date('2026-01-01T00:00:00Z');
+
+/**
+ * Why a schedule cannot be used, for a Ready=False message; undefined when it is fine. Refused:
+ * what the cron library cannot parse, a schedule that never fires (`0 0 30 2 *`), and one whose
+ * fire times come closer together than `minIntervalMs` (among its first fire times).
+ */
+export function scheduleProblem(schedule: Schedule, minIntervalMs = 0): string | undefined {
+  const what = `rotation.schedule "${schedule.expression}" with timeZone "${schedule.timeZone ?? 'UTC'}"`;
+  let time: CronTime;
   try {
-    cronTime(schedule);
-    return undefined;
+    time = cronTime(schedule);
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);
-    return `rotation.schedule "${schedule.expression}" with timeZone "${schedule.timeZone ?? 'UTC'}" cannot be used: ${detail}`;
+    return `${what} cannot be used: ${detail}`;
   }
+  const zone = schedule.timeZone ?? 'UTC';
+  let previous: Date;
+  try {
+    previous = time.getNextDateFrom(SAMPLE_FROM, zone).toJSDate();
+  } catch {
+    return `${what} never fires: no date matches it (such as February 30)`;
+  }
+  for (let i = 1; i < SAMPLED_FIRES && minIntervalMs > 0; i++) {
+    const next = time.getNextDateFrom(previous, zone).toJSDate();
+    const gap = next.getTime() - previous.getTime();
+    if (gap < minIntervalMs) {
+      return (
+        `${what} fires ${formatDuration(gap)} apart, more often than the minimum rotation interval ` +
+        `${formatDuration(minIntervalMs)} (tokensmith's --min-rotation-interval)`
+      );
+    }
+    previous = next;
+  }
+  return undefined;
 }
 
 function cronTime(schedule: Schedule): CronTime {

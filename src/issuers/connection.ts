@@ -12,10 +12,23 @@ import type { VaultConnection } from '../vault/client.ts';
 import { boundaryProblem } from './boundary.ts';
 import { issuerResourceNamespace, type AnyIssuer } from './identity.ts';
 
+/**
+ * The annotation by which a namespace marks a Secret as Vault credentials for its own Vault
+ * server: the names of the TokenIssuers (comma-separated) that may send it there.
+ */
+export const CREDENTIALS_FOR_ANNOTATION = 'tokensmith.dev/vault-credentials-for';
+
+/** A Secret key's value and the Secret's annotations. */
+export interface SecretValue {
+  /** The key's value, decoded; undefined when the Secret has no such key. */
+  value: string | undefined;
+  annotations: Readonly<Record<string, string>>;
+}
+
 /** What the connection builder reads from Kubernetes and the file system. */
 export interface CredentialSources {
-  /** A key of a Secret, decoded; undefined when the Secret or key is missing. */
-  secretValue(secret: ObjectKey, key: string): Promise<string | undefined>;
+  /** A key of a Secret; undefined when the Secret is missing. */
+  secretValue(secret: ObjectKey, key: string): Promise<SecretValue | undefined>;
   /** A short-lived token of a service account (TokenRequest). */
   serviceAccountToken(account: ObjectKey, audiences: string[]): Promise<string>;
   readFile(path: string): Promise<string>;
@@ -44,14 +57,31 @@ export async function issuerVaultConnection(
   return { address, auth, ...(caPem ? { caPem } : {}), ...(tlsServerName ? { tlsServerName } : {}) };
 }
 
+/**
+ * Reads a credential from a Secret of the issuer's namespace. A TokenIssuer that names its own Vault
+ * server sends the value there, so it may only use Secrets its namespace marked for it (a person
+ * who may create TokenIssuers but not read Secrets must not exfiltrate them this way).
+ */
 async function secretValue(
   sources: CredentialSources,
   ref: { name: string; key?: string },
   namespace: string,
   defaultKey: string,
+  markedFor: string | undefined,
 ): Promise<string> {
   const key = ref.key ?? defaultKey;
-  const value = await sources.secretValue({ namespace, name: ref.name }, key);
+  const found = await sources.secretValue({ namespace, name: ref.name }, key);
+  if (markedFor !== undefined && found !== undefined) {
+    const allowed = (found.annotations[CREDENTIALS_FOR_ANNOTATION] ?? '').split(',').map((n) => n.trim());
+    if (!allowed.includes(markedFor)) {
+      throw new TokensmithError(
+        'CredentialsMissing',
+        `Secret ${namespace}/${ref.name} is not marked for TokenIssuer ${markedFor}, which sends it to its own ` +
+          `Vault server: annotate the Secret with ${CREDENTIALS_FOR_ANNOTATION}=${markedFor} if that is meant`,
+      );
+    }
+  }
+  const value = found?.value;
   if (value === undefined || value.trim() === '') {
     throw new TokensmithError(
       'CredentialsMissing',
@@ -61,6 +91,20 @@ async function secretValue(
   return value.trim();
 }
 
+/** Whether the issuer sends its credentials to a Vault server of its own choosing. */
+function namesOwnServer(issuer: AnyIssuer): boolean {
+  const vault = issuer.spec.vault ?? {};
+  return vault.address !== undefined || vault.caBundle !== undefined || vault.tlsServerName !== undefined;
+}
+
+/**
+ * Audiences of service-account tokens sent to Vault: the issuer's, or `vault`. Never none (the
+ * API server would then issue a token for itself, which whoever runs that Vault could replay).
+ */
+export function vaultAudiences(audiences: readonly string[] | undefined): string[] {
+  return audiences && audiences.length > 0 ? [...audiences] : ['vault'];
+}
+
 async function issuerAuth(
   issuer: AnyIssuer,
   namespace: string,
@@ -68,14 +112,19 @@ async function issuerAuth(
   sources: CredentialSources,
 ): Promise<VaultAuth> {
   const auth = issuer.spec.vault?.auth;
+  const markedFor =
+    issuer.kind === 'TokenIssuer' && namesOwnServer(issuer) ? (issuer.metadata?.name ?? '') : undefined;
   if (auth?.token)
-    return { method: 'token', token: await secretValue(sources, auth.token.secretRef, namespace, 'token') };
+    return {
+      method: 'token',
+      token: await secretValue(sources, auth.token.secretRef, namespace, 'token', markedFor),
+    };
   if (auth?.appRole) {
     return {
       method: 'appRole',
       mountPath: auth.appRole.mountPath ?? 'approle',
       roleId: auth.appRole.roleId,
-      secretId: await secretValue(sources, auth.appRole.secretRef, namespace, 'secretId'),
+      secretId: await secretValue(sources, auth.appRole.secretRef, namespace, 'secretId', markedFor),
     };
   }
   if (auth?.kubernetes) {
@@ -87,7 +136,8 @@ async function issuerAuth(
       mountPath: k8s.mountPath ?? 'kubernetes',
       role: k8s.role,
       jwt: account
-        ? () => sources.serviceAccountToken({ namespace, name: account.name }, account.audiences ?? [])
+        ? () =>
+            sources.serviceAccountToken({ namespace, name: account.name }, vaultAudiences(account.audiences))
         : () => sources.readFile(tokenFile ?? '/var/run/secrets/kubernetes.io/serviceaccount/token'),
     };
   }

@@ -111,6 +111,7 @@ export class IssuerRuntimes {
       ...connection,
       limiter: this.limiter,
       logger: log,
+      timeoutMs: this.config.vault.timeoutMs,
     });
     const mount = issuer.spec.vault?.mount ?? this.config.vault.kvMount;
     const pathPrefix =

@@ -11,6 +11,7 @@ import type { TokenIssuerStatus, TokenPolicy, TokenPolicyStatus } from '../api/v
 import type { IssuerWriter } from '../controllers/issuer/reconciler.ts';
 import type { PolicyWriter, SecretPort } from '../controllers/tokenPolicy/ports.ts';
 import { stableHash } from '../core/fingerprint.ts';
+import { TokensmithError } from '../errors.ts';
 import type { CredentialSources } from '../issuers/connection.ts';
 import type { AnyIssuer } from '../issuers/identity.ts';
 import type { ObjectKey, RequestLimiter } from '../ports.ts';
@@ -117,7 +118,10 @@ export function credentialSources(kubeConfig: KubeConfig, limiter: RequestLimite
       try {
         const found = await limiter.run(() => core.readNamespacedSecret(secret));
         const value = found.data?.[key];
-        return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
+        return {
+          value: value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8'),
+          annotations: found.metadata?.annotations ?? {},
+        };
       } catch (err) {
         if (kubeStatus(err) === 404) return undefined;
         throw kubeError(`reading Secret ${secret.namespace}/${secret.name}`, err);
@@ -133,6 +137,15 @@ export function credentialSources(kubeConfig: KubeConfig, limiter: RequestLimite
         );
         return request.status?.token ?? '';
       } catch (err) {
+        if (kubeStatus(err) === 403) {
+          throw new TokensmithError(
+            'CredentialsMissing',
+            `tokensmith may not request a token for ServiceAccount ${account.namespace}/${account.name}: the ` +
+              `namespace opts in with a Role granting create on serviceaccounts/token for resourceNames ` +
+              `[${account.name}], bound to tokensmith's ServiceAccount`,
+            { status: 403 },
+          );
+        }
         throw kubeError(`requesting a token for ServiceAccount ${account.namespace}/${account.name}`, err);
       }
     },

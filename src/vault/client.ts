@@ -7,12 +7,14 @@
  * VAULT_NAMESPACE, which node-vault would otherwise honour, have no effect, and node-vault's debug
  * output (which prints request bodies) is switched off.
  */
+import { Agent as PlainAgent } from 'node:http';
 import { Agent } from 'node:https';
 import vault from 'node-vault';
 import { TokensmithError } from '../errors.ts';
 import type { RequestLimiter } from '../ports.ts';
 import { VaultSession, type VaultAuth, type VaultLogger } from './auth.ts';
 import { displayPath, vaultError, vaultErrorsOf, vaultStatusOf } from './errors.ts';
+import { DEFAULT_MAX_RESPONSE_BYTES, vaultTransport } from './transport.ts';
 
 /** How to reach and log in to one Vault. */
 export interface VaultConnection {
@@ -26,8 +28,10 @@ export interface VaultConnection {
   /** Bounds rate and concurrency; every request, logins included, goes through it. Default: none. */
   limiter?: RequestLimiter;
   logger?: VaultLogger;
-  /** Per-request timeout in milliseconds; default 10 000. */
+  /** Deadline of each request as a whole (connect to last byte), in milliseconds; default 10 000. */
   timeoutMs?: number;
+  /** The largest response accepted, in bytes; default 4 MiB. */
+  maxResponseBytes?: number;
   /** Milliseconds since the epoch, for token TTLs; default Date.now. */
   now?: () => number;
 }
@@ -55,7 +59,7 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 export class VaultClient {
   readonly address: string;
   private readonly raw: vault.client;
-  private readonly agent: Agent;
+  private readonly agent: Agent | PlainAgent;
   private readonly session: VaultSession;
   private readonly limiter: RequestLimiter | undefined;
   private readonly logger: VaultLogger | undefined;
@@ -71,13 +75,17 @@ export class VaultClient {
       ...(connection.caPem === undefined ? {} : { ca: connection.caPem }),
       ...(connection.tlsServerName === undefined ? {} : { servername: connection.tlsServerName }),
     };
-    this.agent = new Agent({ ...tls, keepAlive: true });
-    const options: vault.VaultOptions & { rpDefaults: object } = {
+    this.agent =
+      url.protocol === 'http:' ? new PlainAgent({ keepAlive: true }) : new Agent({ ...tls, keepAlive: true });
+    const options: vault.VaultOptions & { 'request-promise': object } = {
       apiVersion: 'v1',
       endpoint: this.address,
-      // Certificate checks on, whatever VAULT_SKIP_VERIFY says; the agent is ours, so close() can end it.
-      rpDefaults: { strictSSL: true, timeout },
-      requestOptions: { strictSSL: true, agentOptions: tls, httpsAgent: this.agent, timeout },
+      // Our transport: certificate checks on whatever VAULT_SKIP_VERIFY says, no redirects, a total
+      // deadline and a response size cap (see transport.ts); the agent is ours, so close() ends it.
+      'request-promise': vaultTransport(this.agent, {
+        deadlineMs: timeout,
+        maxResponseBytes: connection.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+      }),
       debug: () => undefined,
     };
     this.raw = vault(options);
@@ -185,7 +193,6 @@ export class VaultClient {
       method: request.method,
       path: `/${request.path}${query}`,
       headers: token === undefined ? {} : { 'X-Vault-Token': token },
-      httpsAgent: this.agent,
       ...(request.body === undefined ? {} : { json: request.body }),
     };
     const run = () => this.raw.request(options) as Promise<unknown>;

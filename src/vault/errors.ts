@@ -7,6 +7,7 @@
  * it carries no `cause`.
  */
 import { TokensmithError, type ErrorCode } from '../errors.ts';
+import { VaultTransportError } from './transport.ts';
 
 /** What a failed request was doing, for the message a person reads. */
 export interface VaultOperation {
@@ -96,9 +97,18 @@ export function vaultError(err: unknown, op: VaultOperation): TokensmithError {
   if (status !== undefined) {
     const errors = vaultErrorsOf(err);
     const code = codeForStatus(status, errors, op.login === true);
-    const hint = hintFor(errors) ?? (status === 404 ? 'not found' : undefined);
+    const hint =
+      hintFor(errors) ??
+      (status === 404
+        ? 'not found'
+        : status >= 300 && status < 400
+          ? 'it answered with a redirect, which tokensmith does not follow (the request carries the Vault token); use the address of the active node'
+          : undefined);
     const suffix = hint === undefined ? '' : `: ${hint}`;
     return new TokensmithError(code, `Vault refused to ${what} with HTTP ${status}${suffix}`, { status });
+  }
+  if (err instanceof VaultTransportError && err.code !== 'ETIMEDOUT') {
+    return new TokensmithError('VaultRequestFailed', `could not ${what}: ${err.message}`);
   }
   const code = transportCodeOf(err);
   if (code !== undefined && TLS_CODE.test(code)) {

@@ -19,6 +19,7 @@ import { enableEngine, startTestOperator, testConfig, type TestOperator } from '
 import {
   createClusterIssuer,
   createPolicy,
+  createTokenIssuer,
   secretData,
   waitForIssuer,
   waitForPolicy,
@@ -109,5 +110,42 @@ describe('deploy/', () => {
     expect(await canI('update', 'leases', '-n', namespace)).toBe('no');
     expect(await canI('update', 'leases', '-n', SYSTEM)).toBe('yes');
     expect(await canI('patch', 'deployments', '-n', namespace)).toBe('yes');
+    // Service-account tokens only where a namespace opted in, for the account it named.
+    expect(await canI('create', 'serviceaccounts', '--subresource=token', '-n', namespace)).toBe('no');
+    await kubectl(
+      'create',
+      'role',
+      'tokensmith-vault-login',
+      '-n',
+      namespace,
+      '--verb=create',
+      '--resource=serviceaccounts/token',
+      '--resource-name=vault-client',
+    );
+    await kubectl(
+      'create',
+      'rolebinding',
+      'tokensmith-vault-login',
+      '-n',
+      namespace,
+      '--role=tokensmith-vault-login',
+      `--serviceaccount=${SYSTEM}:tokensmith`,
+    );
+    expect(await canI('create', 'serviceaccounts/vault-client', '--subresource=token', '-n', namespace)).toBe(
+      'yes',
+    );
+    expect(await canI('create', 'serviceaccounts/other', '--subresource=token', '-n', namespace)).toBe('no');
+  });
+
+  it('cannot be made to request a token for a service account its namespace did not name', async () => {
+    await createTokenIssuer(namespace, 'borrow', {
+      issuer: 'https://tokens.borrow.example',
+      vault: { auth: { kubernetes: { role: 'anything', serviceAccountRef: { name: 'privileged' } } } },
+    });
+    const issuer = await waitForIssuer('borrow', 'False/VaultAuthFailed', 30_000, namespace);
+    expect(issuer.status?.conditions?.find((c) => c.type === 'Ready')?.message).toContain(
+      `tokensmith may not request a token for ServiceAccount ${namespace}/privileged: the namespace opts in ` +
+        "with a Role granting create on serviceaccounts/token for resourceNames [privileged], bound to tokensmith's ServiceAccount",
+    );
   });
 });

@@ -41,6 +41,8 @@ export function testConfig(overrides: {
   relistIntervalMs?: number;
   listPageSize?: number;
   resyncPeriodMs?: number;
+  vaultTimeoutMs?: number;
+  minRotationIntervalMs?: number;
 }): Config {
   const env = environment();
   // Test files share one API server: each controller serves only the ClusterTokenIssuers its own
@@ -61,10 +63,12 @@ export function testConfig(overrides: {
       transitMount: overrides.transitMount,
       qps: 200,
       burst: 400,
+      timeoutMs: overrides.vaultTimeoutMs ?? 10_000,
     },
     kube: { qps: 200, burst: 400 },
     concurrency: overrides.concurrency ?? 4,
     scheduleJitterMs: 0,
+    minRotationIntervalMs: overrides.minRotationIntervalMs ?? 60_000,
     resyncPeriodMs: overrides.resyncPeriodMs ?? 4 * 3600_000,
     relistIntervalMs: overrides.relistIntervalMs ?? 5 * 60_000,
     listPageSize: overrides.listPageSize ?? 500,

@@ -60,6 +60,8 @@ export interface PolicyReconcilerDeps {
   workloads?: WorkloadRestarterPort;
   /** Largest per-policy delay added to schedule fire times (spreads shared schedules). Default 0. */
   scheduleJitterMs?: number;
+  /** The shortest time allowed between two rotations of a policy. Default 0. */
+  minRotationIntervalMs?: number;
   /** Called after each executed step; fault-injection tests crash the process here. */
   afterStep?: (step: Exclude<PlanStep, { kind: 'none' }>) => void;
 }
@@ -90,7 +92,7 @@ export class TokenPolicyReconciler {
     let issuer: ResolvedIssuer | undefined;
     let record: PolicyTokenRecord | undefined;
     try {
-      settings = policySettings(policy);
+      settings = policySettings(policy, { minRotationIntervalMs: this.deps.minRotationIntervalMs ?? 0 });
       issuer = await this.deps.issuers.resolve(settings.shape.issuer as IssuerRef, key);
       const violation = checkGuardrails({
         policy: key,

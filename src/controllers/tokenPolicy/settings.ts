@@ -1,6 +1,6 @@
 /** Resolves a TokenPolicy spec into PolicySettings: the API defaults, made explicit. */
 import type { TokenPolicy } from '../../api/v1alpha1.generated.ts';
-import { parseDuration } from '../../core/duration.ts';
+import { formatDuration, parseDuration } from '../../core/duration.ts';
 import { defaultSubject } from '../../core/guardrails.ts';
 import { scheduleProblem } from '../../core/schedule.ts';
 import {
@@ -12,6 +12,9 @@ import {
 } from '../../core/settings.ts';
 import { TokensmithError } from '../../errors.ts';
 
+/** The largest extra claims of a JWT, as JSON. */
+export const MAX_CLAIMS_BYTES = 4096;
+
 /** The longest refresh token lifetime (the CRD refuses more; a default of 30 × ttl is capped). */
 export const MAX_REFRESH_TTL_MS = 8760 * 3_600_000;
 
@@ -19,7 +22,14 @@ export const MAX_REFRESH_TTL_MS = 8760 * 3_600_000;
  * Settings of `policy`, or a TokensmithError('InvalidSpec') for what the CRD schema could not
  * refuse (it runs before this, so this is the second line).
  */
-export function policySettings(policy: TokenPolicy): PolicySettings {
+export function policySettings(
+  policy: TokenPolicy,
+  options: {
+    /** The shortest time allowed between two rotations (--min-rotation-interval). Default 0. */
+    minRotationIntervalMs?: number;
+  } = {},
+): PolicySettings {
+  const minIntervalMs = options.minRotationIntervalMs ?? 0;
   const namespace = policy.metadata?.namespace ?? '';
   const name = policy.metadata?.name ?? '';
   const { spec } = policy;
@@ -40,12 +50,25 @@ export function policySettings(policy: TokenPolicy): PolicySettings {
       ? parseDuration(rotation.renewBefore)
       : defaultRenewBefore(ttlMs, overlapMs);
     if (renewBeforeMs >= ttlMs) throw new RangeError('rotation.renewBefore must be shorter than token.ttl');
+    if (renewBeforeMs <= 0) throw new RangeError('rotation.renewBefore must be longer than 0s');
+    if (ttlMs - renewBeforeMs < minIntervalMs) {
+      throw new RangeError(
+        `token.ttl minus rotation.renewBefore is ${formatDuration(ttlMs - renewBeforeMs)}: the token would rotate ` +
+          `more often than the minimum rotation interval ${formatDuration(minIntervalMs)} (tokensmith's --min-rotation-interval)`,
+      );
+    }
     const schedule = rotation?.schedule
       ? { expression: rotation.schedule, ...(rotation.timeZone ? { timeZone: rotation.timeZone } : {}) }
       : undefined;
     if (schedule) {
-      const problem = scheduleProblem(schedule);
+      const problem = scheduleProblem(schedule, minIntervalMs);
       if (problem) throw new RangeError(problem);
+    }
+    const claimsSize = JSON.stringify(spec.token.jwt?.claims ?? {}).length;
+    if (claimsSize > MAX_CLAIMS_BYTES) {
+      throw new RangeError(
+        `token.jwt.claims take ${claimsSize} bytes as JSON; at most ${MAX_CLAIMS_BYTES} are allowed (tokens travel in headers)`,
+      );
     }
     const keys = spec.secret.keys;
     return {

@@ -126,7 +126,10 @@ const until = (iso: string | undefined) => new Date(iso ?? 0).getTime() - clock.
 beforeAll(async () => {
   namespace = await createNamespace('key-rotation');
   transitMount = await enableEngine('transit', 'transit');
-  operator = await startTestOperator(testConfig({ namespace, transitMount }), clock);
+  operator = await startTestOperator(
+    testConfig({ namespace, transitMount, minRotationIntervalMs: 10_000 }),
+    clock,
+  );
 });
 
 afterAll(async () => {

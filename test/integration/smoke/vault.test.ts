@@ -82,7 +82,7 @@ describe('Vault', () => {
         await core.createNamespacedServiceAccountToken({
           namespace,
           name,
-          body: { spec: { audiences: [], expirationSeconds: 600 } },
+          body: { spec: { audiences: ['vault'], expirationSeconds: 600 } },
         })
       ).status?.token ?? '';
 

@@ -199,7 +199,7 @@ describe('Kubernetes auth', () => {
     const response = await core.createNamespacedServiceAccountToken({
       namespace,
       name,
-      body: { spec: { audiences: [], expirationSeconds: 600 } },
+      body: { spec: { audiences: ['vault'], expirationSeconds: 600 } },
     });
     return response.status?.token ?? '';
   }

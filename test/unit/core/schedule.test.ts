@@ -97,3 +97,26 @@ describe('catching up after long downtime', () => {
     ).toBeUndefined();
   });
 });
+
+describe('scheduleProblem', () => {
+  const MINUTE = 60_000;
+  it.each<[string, string | undefined, number]>([
+    ['0 3 * * *', 'Europe/Berlin', MINUTE],
+    ['*/5 * * * *', undefined, MINUTE],
+    ['0 * * * * *', undefined, MINUTE], // 6 fields, once a minute
+    ['* * * * * *', undefined, 0], // no minimum: allowed
+  ])('accepts %s (%s, minimum %d ms)', (expression, timeZone, minIntervalMs) => {
+    expect(scheduleProblem({ expression, ...(timeZone ? { timeZone } : {}) }, minIntervalMs)).toBeUndefined();
+  });
+
+  it.each<[string, number, RegExp]>([
+    ['0 0 30 2 *', MINUTE, /never fires: no date matches it \(such as February 30\)/],
+    ['0 0 31 4 *', 0, /never fires/],
+    ['* * * * * *', MINUTE, /fires 1s apart, more often than the minimum rotation interval 1m/],
+    ['*/30 * * * * *', MINUTE, /fires 30s apart/],
+    ['0,1 0 * * *', 5 * MINUTE, /fires 1m apart, more often than the minimum rotation interval 5m/],
+    ['not a schedule', MINUTE, /cannot be used/],
+  ])('refuses %s (minimum %d ms)', (expression, minIntervalMs, problem) => {
+    expect(scheduleProblem({ expression }, minIntervalMs)).toMatch(problem);
+  });
+});
