@@ -14,7 +14,7 @@ import {
   type V1Namespace,
   type V1Secret,
 } from '@kubernetes/client-node';
-import { GROUP, LABEL, MANAGED_SELECTOR, PLURAL, VERSION } from './api/constants.ts';
+import { GROUP, LABEL, PLURAL, VERSION } from './api/constants.ts';
 import type { ClusterTokenIssuer, TokenIssuer, TokenPolicy } from './api/v1alpha1.generated.ts';
 import type { Config } from './config.ts';
 import { IssuerReconciler } from './controllers/issuer/reconciler.ts';
@@ -26,6 +26,7 @@ import { credentialSources, issuerWriter, policyWriter, secretPort } from './kub
 import { Applier } from './kube/apply.ts';
 import { createEventRecorder } from './kube/events.ts';
 import { createInformer, type ListOptions, type ResourceInformer } from './kube/informer.ts';
+import { controlledByTokensmith, managedObjectsInformer } from './kube/managedObjects.ts';
 import { LeaderElector } from './kube/leaderElection.ts';
 import { splitObjectKey } from './kube/objectKey.ts';
 import { createWorkQueue, type WorkQueue } from './kube/workQueue.ts';
@@ -183,13 +184,15 @@ export function startOperator(options: OperatorOptions): Operator {
     const policy = s.metadata?.labels?.[LABEL.policy];
     if (policy) policyQueue.add(`${s.metadata?.namespace ?? ''}/${policy}`);
   };
-  const managedSecrets = createInformer<V1Secret>({
+  const managedSecrets = managedObjectsInformer<V1Secret>({
     kubeConfig,
-    path: '/api/v1/secrets',
-    list: (o) => core.listSecretForAllNamespaces(o),
-    labelSelector: MANAGED_SELECTOR,
+    resource: 'secrets',
+    keep: controlledByTokensmith,
     onChange: onSecret,
-    onDelete: onSecret,
+    onDelete: (s: V1Secret) => {
+      secrets.forget({ namespace: s.metadata?.namespace ?? '', name: s.metadata?.name ?? '' });
+      onSecret(s);
+    },
     ...common,
   });
   // Namespace labels decide which namespaces a ClusterTokenIssuer serves (spec.namespaces.selector).
@@ -205,11 +208,9 @@ export function startOperator(options: OperatorOptions): Operator {
     onDelete: enqueueNamespace,
     ...common,
   });
-  const jwksConfigMaps = createInformer<V1ConfigMap>({
+  const jwksConfigMaps = managedObjectsInformer<V1ConfigMap>({
     kubeConfig,
-    path: '/api/v1/configmaps',
-    list: (o) => core.listConfigMapForAllNamespaces(o),
-    labelSelector: MANAGED_SELECTOR,
+    resource: 'configmaps',
     ...common,
   });
 
@@ -235,6 +236,7 @@ export function startOperator(options: OperatorOptions): Operator {
     },
   };
   const applier = new Applier(kubeConfig, kubeLimiter);
+  const secrets = secretPort({ kubeConfig, limiter: kubeLimiter, applier, managedSecrets });
   const runtimes = new IssuerRuntimes({
     config,
     sources: credentialSources(kubeConfig, kubeLimiter),
@@ -252,7 +254,7 @@ export function startOperator(options: OperatorOptions): Operator {
       runtimes,
       (ns) => namespaceInformer.get(ns)?.metadata?.labels ?? (namespaceInformer.get(ns) ? {} : undefined),
     ),
-    secrets: secretPort({ kubeConfig, limiter: kubeLimiter, applier, managedSecrets }),
+    secrets,
     writer: policyWriter(applier),
     events: eventSink,
     workloads: createWorkloadRestarter({
@@ -313,7 +315,11 @@ export function startOperator(options: OperatorOptions): Operator {
       { concurrency: Math.max(1, Math.min(4, config.concurrency)) },
     );
     log.info(
-      { policies: policyInformers.reduce((n, i) => n + i.list().length, 0), namespaces: config.namespaces },
+      {
+        policies: policyInformers.reduce((n, i) => n + i.list().length, 0),
+        secrets: managedSecrets.list().length,
+        namespaces: config.namespaces,
+      },
       'caches synced; reconciling',
     );
   };

@@ -21,17 +21,26 @@ import type { ResourceInformer } from './informer.ts';
 
 const unchanged = (a: unknown, b: unknown) => a !== undefined && stableHash(a) === stableHash(b);
 
+/**
+ * The policy reconciler's Secrets. The informer caches their metadata only (see metadataOnly.ts),
+ * so the data comes from what tokensmith applied itself while the cached resourceVersion still
+ * matches it (nobody changed the Secret since), and from a read by exact name otherwise.
+ */
 export function secretPort(options: {
   kubeConfig: KubeConfig;
   limiter: RequestLimiter;
   applier: Applier;
   managedSecrets: ResourceInformer<V1Secret>;
-}): SecretPort {
+}): SecretPort & { forget(key: ObjectKey): void } {
   const core = options.kubeConfig.makeApiClient(CoreV1Api);
+  const written = new Map<string, V1Secret>();
   return {
     async get(key: ObjectKey) {
-      const cached = options.managedSecrets.get(`${key.namespace}/${key.name}`);
-      if (cached) return cached;
+      const id = `${key.namespace}/${key.name}`;
+      const cached = options.managedSecrets.get(id);
+      const ours = written.get(id);
+      if (cached && ours && cached.metadata?.resourceVersion === ours.metadata?.resourceVersion) return ours;
+      if (!cached) written.delete(id);
       try {
         return await options.limiter.run(() => core.readNamespacedSecret(key));
       } catch (err) {
@@ -39,8 +48,13 @@ export function secretPort(options: {
         throw kubeError(`reading Secret ${key.namespace}/${key.name}`, err);
       }
     },
-    apply(secret: V1Secret) {
-      return options.applier.apply(secret);
+    async apply(secret: V1Secret) {
+      const applied = await options.applier.apply(secret);
+      written.set(`${applied.metadata?.namespace ?? ''}/${applied.metadata?.name ?? ''}`, applied);
+      return applied;
+    },
+    forget(key: ObjectKey) {
+      written.delete(`${key.namespace}/${key.name}`);
     },
   };
 }
@@ -70,10 +84,23 @@ export function policyWriter(applier: Applier): PolicyWriter {
   };
 }
 
+/**
+ * The issuer reconciler's writes. JWKS ConfigMaps are cached as metadata only, so their data is
+ * known from tokensmith's own last apply while the cached resourceVersion still matches it; when
+ * it does not (someone edited the ConfigMap, or after a restart), it reads as unknown and the
+ * reconciler applies the JWKS again.
+ */
 export function issuerWriter(applier: Applier, configMaps: ResourceInformer<V1ConfigMap>): IssuerWriter {
+  const written = new Map<string, V1ConfigMap>();
   return {
     configMapData(namespace: string, name: string) {
-      return configMaps.get(`${namespace}/${name}`)?.data;
+      const id = `${namespace}/${name}`;
+      const cached = configMaps.get(id);
+      const ours = written.get(id);
+      if (!cached) written.delete(id);
+      return cached && ours && cached.metadata?.resourceVersion === ours.metadata?.resourceVersion
+        ? ours.data
+        : undefined;
     },
     async applyConfigMap(
       namespace: string,
@@ -81,12 +108,13 @@ export function issuerWriter(applier: Applier, configMaps: ResourceInformer<V1Co
       data: Record<string, string>,
       labels: Record<string, string>,
     ) {
-      await applier.apply({
+      const applied = await applier.apply<V1ConfigMap>({
         apiVersion: 'v1',
         kind: 'ConfigMap',
         metadata: { name, namespace, labels },
         data,
       });
+      written.set(`${namespace}/${name}`, applied);
     },
     async applyStatus(issuer: AnyIssuer, status: TokenIssuerStatus) {
       if (unchanged(issuer.status, status)) return;

@@ -29,6 +29,7 @@ import { kubeStatus } from './apiErrors.ts';
 import { GuardedWatch, type WatchEnd, type WatchEndReason } from './guardedWatch.ts';
 import { parseLabelSelector } from './labelSelector.ts';
 import { listAllPages, type ListOptions, type ListPage } from './listPages.ts';
+import { metadataWatchConfig } from './metadataOnly.ts';
 import { objectKey } from './objectKey.ts';
 import { toWireForm } from './wireForm.ts';
 
@@ -47,6 +48,16 @@ export interface InformerOptions<T extends KubernetesObject> {
   list: ListPage<T>;
   /** Applied to the list and the watch alike. Default: everything. */
   labelSelector?: string;
+  /**
+   * Objects the cache keeps, beyond the label selector (which anyone who may label an object can
+   * meet); others are dropped as if they did not match. Default: all.
+   */
+  keep?: (obj: T) => boolean;
+  /**
+   * Watch metadata only (PartialObjectMetadata): the cache then holds no object's data. The list
+   * function must ask for metadata too (see listMetadata). Default false.
+   */
+  metadataOnly?: boolean;
   /** Called for an object that appeared or changed (never for an unchanged resourceVersion). */
   onChange?: (obj: T) => void;
   /** Called with the last known state of an object that is gone or left the selector. */
@@ -135,7 +146,9 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
   const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
   const minWatchTimeoutMs = options.minWatchTimeoutMs ?? DEFAULT_MIN_WATCH_TIMEOUT_MS;
   const { labelSelector, path } = options;
-  const matches = parseLabelSelector(labelSelector ?? '');
+  const matchesLabels = parseLabelSelector(labelSelector ?? '');
+  const keep = options.keep ?? (() => true);
+  const watchConfig = options.metadataOnly ? metadataWatchConfig(options.kubeConfig) : options.kubeConfig;
 
   const cache = new Map<string, T>();
   let started = false;
@@ -172,7 +185,7 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
   };
 
   const upsert = (obj: T) => {
-    if (!matches(obj.metadata?.labels)) {
+    if (!matchesLabels(obj.metadata?.labels) || !keep(obj)) {
       remove(obj);
       return;
     }
@@ -206,8 +219,8 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
     for (const page of listed.pages) {
       for (const item of page.items) {
         const obj = toWireForm(item, page.apiVersion, page.kind);
-        if (matches(obj.metadata?.labels)) items.push(obj);
-        else ignoredSelector = true;
+        if (!matchesLabels(obj.metadata?.labels)) ignoredSelector = true;
+        else if (keep(obj)) items.push(obj);
       }
     }
     if (ignoredSelector) {
@@ -267,7 +280,7 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
     const retired = () => stopped || runNumber !== run;
     const lw = new ListWatch<T>(
       path,
-      new GuardedWatch(options.kubeConfig, {
+      new GuardedWatch(watchConfig, {
         retired,
         onEnd: watchEnded,
         timeoutSeconds: () => (minWatchTimeoutMs * (1 + random())) / 1000,

@@ -64,7 +64,8 @@ export async function listAllPages<T extends KubernetesObject>(
     if (token !== undefined) request._continue = token;
     const page = await list(request);
     const metadata = page.metadata;
-    const items = page.items;
+    // Metadata-only lists of nothing say `items: null`.
+    const items = (page.items as T[] | null | undefined) ?? [];
     if (pages.length === 0) {
       const remaining = metadata?.remainingItemCount;
       expected = typeof remaining === 'number' ? items.length + remaining : undefined;

@@ -104,6 +104,18 @@ describe('deploy/', () => {
       }
     };
     expect(await canI('delete', 'secrets', '-A')).toBe('no');
+    // Verbs with no call site are not granted.
+    expect(await canI('update', 'events.events.k8s.io', '-n', namespace)).toBe('no');
+    expect(await canI('create', 'events', '-n', namespace)).toBe('no'); // core events are not used
+    expect(await canI('get', 'configmaps', '-n', namespace)).toBe('no');
+    expect(await canI('get', 'tokenpolicies.tokensmith.dev', '-n', namespace)).toBe('no');
+    expect(
+      await canI('update', 'tokenpolicies.tokensmith.dev', '--subresource=status', '-n', namespace),
+    ).toBe('no');
+    expect(await canI('patch', 'tokenpolicies.tokensmith.dev', '--subresource=status', '-n', namespace)).toBe(
+      'yes',
+    );
+    expect(await canI('create', 'events.events.k8s.io', '-n', namespace)).toBe('yes');
     expect(await canI('watch', 'namespaces')).toBe('yes');
     expect(await canI('delete', 'namespaces')).toBe('no');
     expect(await canI('create', 'pods', '-n', namespace)).toBe('no');

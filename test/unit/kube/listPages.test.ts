@@ -82,6 +82,18 @@ describe('listAllPages', () => {
     expect(c.requests).toHaveLength(1);
   });
 
+  it('takes `items: null` (a metadata-only list of nothing) for an empty page', async () => {
+    const list = () =>
+      Promise.resolve({
+        metadata: { resourceVersion: '7' },
+        items: null,
+      } as unknown as KubernetesListObject<KubernetesObject>);
+    await expect(listAllPages(list, { pageSize: 5 })).resolves.toMatchObject({
+      received: 0,
+      resourceVersion: '7',
+    });
+  });
+
   it('gives up on a server that repeats a continue token instead of looping', async () => {
     const list = () =>
       Promise.resolve({
