@@ -23,6 +23,7 @@ export const ERRORS = {
   NamespaceNotAllowed: { retryable: false, summary: "the issuer does not serve the policy's namespace" },
   InvalidSpec: { retryable: false, summary: 'the spec is invalid' },
   SecretNotOwned: { retryable: true, summary: 'the target Secret exists and belongs to something else' },
+  ConfigMapNotOwned: { retryable: true, summary: 'the JWKS ConfigMap exists and belongs to something else' },
   CredentialsMissing: { retryable: true, summary: 'a Secret that holds Vault credentials is missing' },
   SigningFailed: { retryable: true, summary: 'signing the token failed' },
 } as const satisfies Record<string, { retryable: boolean; summary: string }>;

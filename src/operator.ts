@@ -208,9 +208,19 @@ export function startOperator(options: OperatorOptions): Operator {
     onDelete: enqueueNamespace,
     ...common,
   });
+  // A JWKS ConfigMap someone edits or deletes is published again by its issuer.
+  const onConfigMap = (cm: V1ConfigMap) => {
+    const owner = cm.metadata?.ownerReferences?.find((o) => o.controller === true);
+    if (owner?.kind === 'ClusterTokenIssuer') issuerQueue.add(`ClusterTokenIssuer/${owner.name}`);
+    if (owner?.kind === 'TokenIssuer')
+      issuerQueue.add(`TokenIssuer/${cm.metadata?.namespace ?? ''}/${owner.name}`);
+  };
   const jwksConfigMaps = managedObjectsInformer<V1ConfigMap>({
     kubeConfig,
     resource: 'configmaps',
+    keep: controlledByTokensmith,
+    onChange: onConfigMap,
+    onDelete: onConfigMap,
     ...common,
   });
 
@@ -277,7 +287,7 @@ export function startOperator(options: OperatorOptions): Operator {
     log,
     clusterResourceNamespace: config.clusterResourceNamespace,
     runtimes,
-    writer: issuerWriter(applier, jwksConfigMaps),
+    writer: issuerWriter({ kubeConfig, limiter: kubeLimiter, applier, configMaps: jwksConfigMaps }),
     events: eventSink,
   });
 

@@ -90,7 +90,14 @@ export function policyWriter(applier: Applier): PolicyWriter {
  * it does not (someone edited the ConfigMap, or after a restart), it reads as unknown and the
  * reconciler applies the JWKS again.
  */
-export function issuerWriter(applier: Applier, configMaps: ResourceInformer<V1ConfigMap>): IssuerWriter {
+export function issuerWriter(options: {
+  kubeConfig: KubeConfig;
+  limiter: RequestLimiter;
+  applier: Applier;
+  configMaps: ResourceInformer<V1ConfigMap>;
+}): IssuerWriter {
+  const { applier, configMaps, limiter } = options;
+  const core = options.kubeConfig.makeApiClient(CoreV1Api);
   const written = new Map<string, V1ConfigMap>();
   return {
     configMapData(namespace: string, name: string) {
@@ -107,14 +114,50 @@ export function issuerWriter(applier: Applier, configMaps: ResourceInformer<V1Co
       name: string,
       data: Record<string, string>,
       labels: Record<string, string>,
+      owner: AnyIssuer,
     ) {
-      const applied = await applier.apply<V1ConfigMap>({
+      const id = `${namespace}/${name}`;
+      const uid = owner.metadata?.uid ?? '';
+      const taken = () =>
+        new TokensmithError(
+          'ConfigMapNotOwned',
+          `ConfigMap ${id} exists and was not created by tokensmith for this issuer; tokensmith does not take ` +
+            'it over: delete or rename it, and the JWKS is published there',
+        );
+      const body: V1ConfigMap = {
         apiVersion: 'v1',
         kind: 'ConfigMap',
-        metadata: { name, namespace, labels },
+        metadata: {
+          name,
+          namespace,
+          labels,
+          ownerReferences: [
+            {
+              apiVersion: API_VERSION,
+              kind: owner.kind,
+              name: owner.metadata?.name ?? '',
+              uid,
+              controller: true,
+            },
+          ],
+        },
         data,
-      });
-      written.set(`${namespace}/${name}`, applied);
+      };
+      const cached = configMaps.get(id);
+      const controlledByOwner = (cm: V1ConfigMap | undefined) =>
+        (cm?.metadata?.ownerReferences ?? []).some((o) => o.controller === true && o.uid === uid);
+      if (cached && !controlledByOwner(cached)) throw taken();
+      if (!cached && !controlledByOwner(written.get(id))) {
+        // Not a ConfigMap of ours that the cache knows: create it, which fails if one exists.
+        try {
+          written.set(id, await limiter.run(() => core.createNamespacedConfigMap({ namespace, body })));
+          return;
+        } catch (err) {
+          if (kubeStatus(err) === 409) throw taken();
+          throw kubeError(`creating ConfigMap ${id}`, err);
+        }
+      }
+      written.set(id, await applier.apply<V1ConfigMap>(body));
     },
     async applyStatus(issuer: AnyIssuer, status: TokenIssuerStatus) {
       if (unchanged(issuer.status, status)) return;

@@ -29,12 +29,17 @@ import type { TokenIssuerStatus } from '../../api/v1alpha1.generated.ts';
 export const JWKS_KEY = 'jwks.json';
 
 export interface IssuerWriter {
-  /** Server-side apply of the JWKS ConfigMap; skipped by the caller when unchanged. */
+  /**
+   * Writes the JWKS ConfigMap, controlled by `owner` (skipped by the caller when unchanged). Throws
+   * ConfigMapNotOwned, and writes nothing, when a ConfigMap of that name exists that `owner` does
+   * not control: tokensmith never takes over an object it did not create.
+   */
   applyConfigMap(
     namespace: string,
     name: string,
     data: Record<string, string>,
     labels: Record<string, string>,
+    owner: AnyIssuer,
   ): Promise<void>;
   /** The data of a ConfigMap from the cache, to skip no-op writes. */
   configMapData(namespace: string, name: string): Record<string, string> | undefined;
@@ -117,7 +122,13 @@ export class IssuerReconciler {
       const data = { [JWKS_KEY]: published.jwks, issuer: issuer.spec.issuer };
       const current = this.deps.writer.configMapData(namespace, name);
       if (!current || stableHash(current) !== stableHash(data)) {
-        await this.deps.writer.applyConfigMap(namespace, name, data, { [LABEL.managedBy]: MANAGED_BY_VALUE });
+        await this.deps.writer.applyConfigMap(
+          namespace,
+          name,
+          data,
+          { [LABEL.managedBy]: MANAGED_BY_VALUE },
+          issuer,
+        );
       }
       const active = view?.keys.at(-1);
       await this.writeStatus(
