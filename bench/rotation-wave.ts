@@ -363,6 +363,7 @@ async function main(): Promise<void> {
   const config: Config = {
     kubeconfig: conn.kubeconfigPath,
     namespaces: [NAMESPACE],
+    installScope: 'cluster',
     clusterResourceNamespace: NAMESPACE,
     clusterIssuerSelector: undefined,
     vault: {

@@ -16,6 +16,12 @@ export interface Config {
   kubeconfig: string | undefined;
   /** Namespaces whose policies are watched; empty = all. */
   namespaces: readonly string[];
+  /**
+   * `cluster`: ClusterTokenIssuers too, and Secrets, ConfigMaps and namespaces watched cluster-wide
+   * (a ClusterRole). `namespaced`: only the --namespace namespaces, with Roles there and no
+   * cluster-wide right at all; ClusterTokenIssuers are not served.
+   */
+  installScope: 'cluster' | 'namespaced';
   /** Where ClusterTokenIssuer credentials and JWKS ConfigMaps live. */
   clusterResourceNamespace: string;
   /** Label selector for the ClusterTokenIssuers this instance serves; undefined: all. */
@@ -66,6 +72,10 @@ export const FLAGS = {
     type: 'string',
     multiple: true,
     help: 'watch policies in this namespace only (repeatable; env TOKENSMITH_NAMESPACES, comma-separated); default: all',
+  },
+  'install-scope': {
+    type: 'string',
+    help: 'cluster (default) | namespaced: with namespaced, tokensmith needs only Roles in the --namespace namespaces (deploy/namespaced) and serves no ClusterTokenIssuers',
   },
   'cluster-resource-namespace': {
     type: 'string',
@@ -299,9 +309,17 @@ export function parseConfig(sources: ConfigSources): Config | 'help' {
     throw new ConfigError(`--vault-address must be a URL such as https://vault:8200, got "${address}"`);
   }
 
+  const installScope = str('install-scope') ?? 'cluster';
+  if (installScope !== 'cluster' && installScope !== 'namespaced') {
+    throw new ConfigError(`--install-scope must be cluster or namespaced, got "${installScope}"`);
+  }
+  if (installScope === 'namespaced' && namespaces.length === 0) {
+    throw new ConfigError('--install-scope=namespaced needs the namespaces to serve: pass --namespace');
+  }
   const config: Config = {
     kubeconfig: str('kubeconfig') ?? env.KUBECONFIG,
     namespaces,
+    installScope,
     clusterResourceNamespace,
     clusterIssuerSelector: str('cluster-issuer-selector'),
     vault: {

@@ -25,7 +25,8 @@ import { IssuerRuntimes } from './issuers/runtimes.ts';
 import { credentialSources, issuerWriter, policyWriter, secretPort } from './kube/adapters.ts';
 import { Applier } from './kube/apply.ts';
 import { createEventRecorder } from './kube/events.ts';
-import { createInformer, type ListOptions, type ResourceInformer } from './kube/informer.ts';
+import { createInformer, joinedView, type ListOptions, type ResourceInformer } from './kube/informer.ts';
+import { TokensmithError } from './errors.ts';
 import { controlledByTokensmith, managedObjectsInformer } from './kube/managedObjects.ts';
 import { LeaderElector } from './kube/leaderElection.ts';
 import { splitObjectKey } from './kube/objectKey.ts';
@@ -172,42 +173,57 @@ export function startOperator(options: OperatorOptions): Operator {
       resync,
     ),
   );
-  const clusterIssuerInformer = customInformer<ClusterTokenIssuer>(
-    kubeConfig,
-    PLURAL.clusterTokenIssuer,
-    undefined,
-    { ...common, ...(config.clusterIssuerSelector ? { labelSelector: config.clusterIssuerSelector } : {}) },
-    { onChange: enqueueDependents, onDelete: enqueueDependents, onResync: resyncIssuer },
-    resync,
-  );
+  // A namespaced install has no cluster-wide right: no ClusterTokenIssuers, no namespace watch.
+  const clusterScope = config.installScope === 'cluster';
+  const clusterIssuerInformer = clusterScope
+    ? customInformer<ClusterTokenIssuer>(
+        kubeConfig,
+        PLURAL.clusterTokenIssuer,
+        undefined,
+        {
+          ...common,
+          ...(config.clusterIssuerSelector ? { labelSelector: config.clusterIssuerSelector } : {}),
+        },
+        { onChange: enqueueDependents, onDelete: enqueueDependents, onResync: resyncIssuer },
+        resync,
+      )
+    : undefined;
+  /** The namespaces Secrets and ConfigMaps are watched in: all (undefined) or the served ones. */
+  const objectNamespaces = clusterScope ? [undefined] : [...config.namespaces];
   const onSecret = (s: V1Secret) => {
     const policy = s.metadata?.labels?.[LABEL.policy];
     if (policy) policyQueue.add(`${s.metadata?.namespace ?? ''}/${policy}`);
   };
-  const managedSecrets = managedObjectsInformer<V1Secret>({
-    kubeConfig,
-    resource: 'secrets',
-    keep: controlledByTokensmith,
-    onChange: onSecret,
-    onDelete: (s: V1Secret) => {
-      secrets.forget({ namespace: s.metadata?.namespace ?? '', name: s.metadata?.name ?? '' });
-      onSecret(s);
-    },
-    ...common,
-  });
+  const secretInformers = objectNamespaces.map((namespace) =>
+    managedObjectsInformer<V1Secret>({
+      kubeConfig,
+      resource: 'secrets',
+      namespace,
+      keep: controlledByTokensmith,
+      onChange: onSecret,
+      onDelete: (s: V1Secret) => {
+        secrets.forget({ namespace: s.metadata?.namespace ?? '', name: s.metadata?.name ?? '' });
+        onSecret(s);
+      },
+      ...common,
+    }),
+  );
+  const managedSecrets = joinedView(secretInformers);
   // Namespace labels decide which namespaces a ClusterTokenIssuer serves (spec.namespaces.selector).
   const enqueueNamespace = (ns: V1Namespace) => {
     for (const informer of policyInformers)
       for (const p of informer.list(ns.metadata?.name ?? '')) enqueuePolicy(p);
   };
-  const namespaceInformer = createInformer<V1Namespace>({
-    kubeConfig,
-    path: '/api/v1/namespaces',
-    list: (o) => core.listNamespace(o),
-    onChange: enqueueNamespace,
-    onDelete: enqueueNamespace,
-    ...common,
-  });
+  const namespaceInformer = clusterScope
+    ? createInformer<V1Namespace>({
+        kubeConfig,
+        path: '/api/v1/namespaces',
+        list: (o) => core.listNamespace(o),
+        onChange: enqueueNamespace,
+        onDelete: enqueueNamespace,
+        ...common,
+      })
+    : undefined;
   // A JWKS ConfigMap someone edits or deletes is published again by its issuer.
   const onConfigMap = (cm: V1ConfigMap) => {
     const owner = cm.metadata?.ownerReferences?.find((o) => o.controller === true);
@@ -215,17 +231,29 @@ export function startOperator(options: OperatorOptions): Operator {
     if (owner?.kind === 'TokenIssuer')
       issuerQueue.add(`TokenIssuer/${cm.metadata?.namespace ?? ''}/${owner.name}`);
   };
-  const jwksConfigMaps = managedObjectsInformer<V1ConfigMap>({
-    kubeConfig,
-    resource: 'configmaps',
-    keep: controlledByTokensmith,
-    onChange: onConfigMap,
-    onDelete: onConfigMap,
-    ...common,
-  });
+  const configMapInformers = objectNamespaces.map((namespace) =>
+    managedObjectsInformer<V1ConfigMap>({
+      kubeConfig,
+      resource: 'configmaps',
+      namespace,
+      keep: controlledByTokensmith,
+      onChange: onConfigMap,
+      onDelete: onConfigMap,
+      ...common,
+    }),
+  );
+  const jwksConfigMaps = joinedView(configMapInformers);
 
   const findIssuer = (kind: string, namespace: string | undefined, name: string): AnyIssuer | undefined => {
-    if (kind === 'ClusterTokenIssuer') return clusterIssuerInformer.get(name);
+    if (kind === 'ClusterTokenIssuer') {
+      if (!clusterIssuerInformer) {
+        throw new TokensmithError(
+          'IssuerNotFound',
+          `this tokensmith is installed per namespace (--install-scope=namespaced) and serves TokenIssuers only; use a TokenIssuer in namespace ${namespace ?? ''}`,
+        );
+      }
+      return clusterIssuerInformer.get(name);
+    }
     for (const informer of tokenIssuerInformers) {
       const found = informer.get(`${namespace ?? ''}/${name}`);
       if (found) return found;
@@ -262,7 +290,10 @@ export function startOperator(options: OperatorOptions): Operator {
     issuers: new CachedIssuerResolver(
       (ref, ns) => findIssuer(ref.kind, ns, ref.name),
       runtimes,
-      (ns) => namespaceInformer.get(ns)?.metadata?.labels ?? (namespaceInformer.get(ns) ? {} : undefined),
+      (ns) => {
+        const found = namespaceInformer?.get(ns);
+        return found ? (found.metadata?.labels ?? {}) : undefined;
+      },
     ),
     secrets,
     writer: policyWriter(applier),
@@ -294,10 +325,10 @@ export function startOperator(options: OperatorOptions): Operator {
   const informers: ResourceInformer<KubernetesObject>[] = [
     ...policyInformers,
     ...tokenIssuerInformers,
-    clusterIssuerInformer,
-    managedSecrets,
-    jwksConfigMaps,
-    namespaceInformer,
+    ...(clusterIssuerInformer ? [clusterIssuerInformer] : []),
+    ...secretInformers,
+    ...configMapInformers,
+    ...(namespaceInformer ? [namespaceInformer] : []),
   ] as ResourceInformer<KubernetesObject>[];
 
   const elector = config.leaderElection.enabled

@@ -17,7 +17,7 @@ import type { AnyIssuer } from '../issuers/identity.ts';
 import type { ObjectKey, RequestLimiter } from '../ports.ts';
 import { kubeError, kubeStatus } from './apiErrors.ts';
 import type { Applier } from './apply.ts';
-import type { ResourceInformer } from './informer.ts';
+import type { CacheView } from './informer.ts';
 
 const unchanged = (a: unknown, b: unknown) => a !== undefined && stableHash(a) === stableHash(b);
 
@@ -30,7 +30,7 @@ export function secretPort(options: {
   kubeConfig: KubeConfig;
   limiter: RequestLimiter;
   applier: Applier;
-  managedSecrets: ResourceInformer<V1Secret>;
+  managedSecrets: CacheView<V1Secret>;
 }): SecretPort & { forget(key: ObjectKey): void } {
   const core = options.kubeConfig.makeApiClient(CoreV1Api);
   const written = new Map<string, V1Secret>();
@@ -94,7 +94,7 @@ export function issuerWriter(options: {
   kubeConfig: KubeConfig;
   limiter: RequestLimiter;
   applier: Applier;
-  configMaps: ResourceInformer<V1ConfigMap>;
+  configMaps: CacheView<V1ConfigMap>;
 }): IssuerWriter {
   const { applier, configMaps, limiter } = options;
   const core = options.kubeConfig.makeApiClient(CoreV1Api);

@@ -90,6 +90,25 @@ export interface InformerOptions<T extends KubernetesObject> {
   resyncIntervalMs?: number;
 }
 
+/** What readers of a cache use: one informer's, or several joined (see joinedView). */
+export type CacheView<T extends KubernetesObject> = Pick<ResourceInformer<T>, 'get' | 'list'>;
+
+/** One view over the caches of several informers (e.g. one per namespace). */
+export function joinedView<T extends KubernetesObject>(
+  informers: readonly ResourceInformer<T>[],
+): CacheView<T> {
+  return {
+    get: (key) => {
+      for (const informer of informers) {
+        const found = informer.get(key);
+        if (found) return found;
+      }
+      return undefined;
+    },
+    list: (namespace) => informers.flatMap((informer) => informer.list(namespace)),
+  };
+}
+
 /** A started-once, cache-backed view of one collection. */
 export interface ResourceInformer<T extends KubernetesObject> {
   start(): void;

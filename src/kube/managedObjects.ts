@@ -20,14 +20,19 @@ export function controlledByTokensmith(obj: KubernetesObject): boolean {
 export type ManagedObjectsOptions<T extends KubernetesObject> = Omit<
   InformerOptions<T>,
   'path' | 'list' | 'labelSelector' | 'metadataOnly'
-> & { resource: 'secrets' | 'configmaps' };
+> & {
+  resource: 'secrets' | 'configmaps';
+  /** Watch one namespace only (namespaced installs); default: every namespace. */
+  namespace?: string | undefined;
+};
 
-/** Creates (does not start) the metadata-only informer of managed `resource` in every namespace. */
+/** Creates (does not start) the metadata-only informer of managed `resource` (in every namespace by default). */
 export function managedObjectsInformer<T extends KubernetesObject>(
   options: ManagedObjectsOptions<T>,
 ): ResourceInformer<T> {
-  const { resource, ...rest } = options;
-  const path = `/api/v1/${resource}`;
+  const { resource, namespace, ...rest } = options;
+  const path =
+    namespace === undefined ? `/api/v1/${resource}` : `/api/v1/namespaces/${namespace}/${resource}`;
   return createInformer<T>({
     ...rest,
     path,

@@ -1,6 +1,6 @@
 /**
  * deploy/ as a user applies it: the manifests are accepted by the real API server, and the
- * controller running as the `tokensmith` ServiceAccount — with exactly the RBAC of deploy/rbac.yaml,
+ * controller running as the `tokensmith` ServiceAccount — with exactly the RBAC of deploy/base/rbac.yaml,
  * and leader election on — issues tokens. Least privilege that is too little fails here.
  */
 import { execFile } from 'node:child_process';
@@ -37,7 +37,13 @@ async function kubectl(...args: string[]): Promise<string> {
 }
 
 beforeAll(async () => {
-  await kubectl('apply', '-f', join(DEPLOY, 'namespace.yaml'), '-f', join(DEPLOY, 'rbac.yaml'));
+  await kubectl(
+    'apply',
+    '-f',
+    join(DEPLOY, 'base', 'namespace.yaml'),
+    '-f',
+    join(DEPLOY, 'base', 'rbac.yaml'),
+  );
   namespace = await createNamespace('deployed');
   const transitMount = await enableEngine('transit', 'transit');
   const { status } = await adminKubeConfig()

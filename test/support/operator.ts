@@ -51,6 +51,7 @@ export function testConfig(overrides: {
   return {
     kubeconfig: env.kubeconfigPath,
     namespaces: [overrides.namespace],
+    installScope: 'cluster',
     clusterResourceNamespace: overrides.namespace,
     clusterIssuerSelector: issuerOwnerSelector(overrides.namespace),
     vault: {

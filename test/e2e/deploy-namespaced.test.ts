@@ -1,0 +1,144 @@
+/**
+ * deploy/namespaced as a user applies it: Roles in the served namespace instead of the ClusterRole,
+ * and the controller with --install-scope=namespaced running as that ServiceAccount issues tokens
+ * through a TokenIssuer, with no cluster-wide right (checked with `kubectl auth can-i`). The
+ * overlay is rendered with kustomize and its namespaces (tokensmith-system, payments) replaced by
+ * this test's own, so no other test's bindings of tokensmith-system:tokensmith get in the way.
+ */
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  adminKubeConfig,
+  bearerKubeConfig,
+  createNamespace,
+  environment,
+  uniqueName,
+} from '../support/environment.ts';
+import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../support/operator.ts';
+import {
+  createPolicy,
+  createTokenIssuer,
+  secretData,
+  waitForIssuer,
+  waitForPolicy,
+} from '../support/resources.ts';
+
+const run = promisify(execFile);
+const OVERLAY = join(import.meta.dirname, '..', '..', 'deploy', 'namespaced');
+let system: string;
+let served: string;
+let rendered: string;
+let operator: TestOperator;
+
+async function kubectl(...args: string[]): Promise<string> {
+  const env = environment();
+  return (await run(env.kubectlPath, ['--kubeconfig', env.kubeconfigPath, ...args])).stdout;
+}
+
+const canI = async (...args: string[]) => {
+  try {
+    return (
+      await kubectl('auth', 'can-i', ...args, '--as', `system:serviceaccount:${system}:tokensmith`)
+    ).trim();
+  } catch (err) {
+    return String((err as { stdout?: unknown }).stdout).trim();
+  }
+};
+
+beforeAll(async () => {
+  system = await createNamespace('ts-system');
+  served = await createNamespace('ts-served');
+  const yaml = (await kubectl('kustomize', OVERLAY))
+    .replaceAll('tokensmith-system', system)
+    .replaceAll('payments', served);
+  rendered = join(tmpdir(), `${uniqueName('namespaced')}.yaml`);
+  writeFileSync(rendered, yaml);
+  // The CRDs are in place already; apply what the overlay adds for tokensmith itself.
+  const objects = yaml
+    .split(/^---$/m)
+    .filter((doc) => /^kind: (ServiceAccount|Role|RoleBinding)$/m.test(doc));
+  const rbac = join(tmpdir(), `${uniqueName('namespaced-rbac')}.yaml`);
+  writeFileSync(rbac, objects.join('\n---\n'));
+  await kubectl('apply', '-f', rbac);
+
+  const transitMount = await enableEngine('transit', 'transit');
+  const { status } = await adminKubeConfig()
+    .makeApiClient(CoreV1Api)
+    .createNamespacedServiceAccountToken({
+      namespace: system,
+      name: 'tokensmith',
+      body: { spec: { audiences: [], expirationSeconds: 3600 } },
+    });
+  const base = testConfig({ namespace: served, transitMount });
+  operator = await startTestOperator(
+    {
+      ...base,
+      installScope: 'namespaced',
+      clusterResourceNamespace: system,
+      leaderElection: { enabled: true, namespace: system, name: 'tokensmith-controller', identity: 'pod-a' },
+    },
+    undefined,
+    bearerKubeConfig(status?.token ?? ''),
+  );
+});
+
+afterAll(async () => {
+  await operator.stop();
+});
+
+describe('deploy/namespaced', () => {
+  it('is accepted by the API server as a whole (server-side dry run), without any cluster-wide role', async () => {
+    const out = await kubectl('apply', '--dry-run=server', '-f', rendered);
+    expect(out).toContain('deployment.apps/tokensmith');
+    expect(out).toContain(`role.rbac.authorization.k8s.io/tokensmith-controller`);
+    expect(out).not.toContain('clusterrole');
+  });
+
+  it('grants exactly what the controller uses, in the served namespace only', async () => {
+    for (const [verb, resource] of [
+      ['list', 'secrets'],
+      ['create', 'secrets'],
+      ['watch', 'configmaps'],
+      ['patch', 'tokenpolicies.tokensmith.dev'],
+      ['list', 'tokenissuers.tokensmith.dev'],
+      ['create', 'events.events.k8s.io'],
+      ['patch', 'deployments.apps'],
+    ] as const) {
+      expect(await canI(verb, resource, '-n', served), `${verb} ${resource}`).toBe('yes');
+      expect(await canI(verb, resource, '-A'), `${verb} ${resource} -A`).toBe('no');
+    }
+    expect(await canI('watch', 'namespaces')).toBe('no');
+    expect(await canI('list', 'clustertokenissuers.tokensmith.dev')).toBe('no');
+    expect(await canI('get', 'configmaps', '-n', served)).toBe('no');
+    expect(await canI('create', 'serviceaccounts', '--subresource=token', '-n', served)).toBe('no');
+    expect(await canI('update', 'leases.coordination.k8s.io', '-n', system)).toBe('yes');
+  });
+
+  it('issues tokens through a TokenIssuer as that ServiceAccount, and says a ClusterTokenIssuer is not served', async () => {
+    await createTokenIssuer(served, 'local', { issuer: 'https://tokens.local.example' });
+    await waitForIssuer('local', 'True/KeyReady', 30_000, served);
+    await createPolicy(served, 'local', {
+      issuerRef: { kind: 'TokenIssuer', name: 'local' },
+      token: { type: 'jwt', jwt: { audience: ['api'] }, ttl: '1h' },
+      secret: { name: 'local' },
+    });
+    await waitForPolicy(served, 'local', 'True/Issued');
+    expect((await secretData(served, 'local'))?.TOKEN?.split('.')).toHaveLength(3);
+    await createPolicy(served, 'cluster', {
+      issuerRef: { kind: 'ClusterTokenIssuer', name: 'anything' },
+      token: { type: 'opaque', ttl: '1h' },
+      secret: { name: 'cluster' },
+    });
+    const refused = await waitForPolicy(served, 'cluster', 'False/IssuerNotFound');
+    expect(refused.status?.conditions?.find((c) => c.type === 'Ready')?.message).toMatch(
+      /installed per namespace \(--install-scope=namespaced\) and serves TokenIssuers only/,
+    );
+    // Nothing was refused along the way.
+    expect(operator.logs()).not.toMatch(/"status":403/);
+  });
+});
