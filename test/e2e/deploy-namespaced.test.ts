@@ -5,21 +5,13 @@
  * overlay is rendered with kustomize and its namespaces (tokensmith-system, payments) replaced by
  * this test's own, so no other test's bindings of tokensmith-system:tokensmith get in the way.
  */
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  adminKubeConfig,
-  bearerKubeConfig,
-  createNamespace,
-  environment,
-  uniqueName,
-} from '../support/environment.ts';
-import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../support/operator.ts';
+import { createNamespace, uniqueName } from '../support/environment.ts';
+import { canIAs, kubectl, startOperatorAs } from '../support/deployed.ts';
+import { enableEngine, testConfig, type TestOperator } from '../support/operator.ts';
 import {
   createPolicy,
   createTokenIssuer,
@@ -28,27 +20,13 @@ import {
   waitForPolicy,
 } from '../support/resources.ts';
 
-const run = promisify(execFile);
 const OVERLAY = join(import.meta.dirname, '..', '..', 'deploy', 'namespaced');
 let system: string;
 let served: string;
 let rendered: string;
 let operator: TestOperator;
 
-async function kubectl(...args: string[]): Promise<string> {
-  const env = environment();
-  return (await run(env.kubectlPath, ['--kubeconfig', env.kubeconfigPath, ...args])).stdout;
-}
-
-const canI = async (...args: string[]) => {
-  try {
-    return (
-      await kubectl('auth', 'can-i', ...args, '--as', `system:serviceaccount:${system}:tokensmith`)
-    ).trim();
-  } catch (err) {
-    return String((err as { stdout?: unknown }).stdout).trim();
-  }
-};
+const canI = (...args: string[]) => canIAs(system, 'tokensmith')(...args);
 
 beforeAll(async () => {
   system = await createNamespace('ts-system');
@@ -67,24 +45,12 @@ beforeAll(async () => {
   await kubectl('apply', '-f', rbac);
 
   const transitMount = await enableEngine('transit', 'transit');
-  const { status } = await adminKubeConfig()
-    .makeApiClient(CoreV1Api)
-    .createNamespacedServiceAccountToken({
-      namespace: system,
-      name: 'tokensmith',
-      body: { spec: { audiences: [], expirationSeconds: 3600 } },
-    });
-  const base = testConfig({ namespace: served, transitMount });
-  operator = await startTestOperator(
-    {
-      ...base,
-      installScope: 'namespaced',
-      clusterResourceNamespace: system,
-      leaderElection: { enabled: true, namespace: system, name: 'tokensmith-controller', identity: 'pod-a' },
-    },
-    undefined,
-    bearerKubeConfig(status?.token ?? ''),
-  );
+  operator = await startOperatorAs(system, 'tokensmith', {
+    ...testConfig({ namespace: served, transitMount }),
+    installScope: 'namespaced',
+    clusterResourceNamespace: system,
+    leaderElection: { enabled: true, namespace: system, name: 'tokensmith-controller', identity: 'pod-a' },
+  });
 });
 
 afterAll(async () => {

@@ -3,19 +3,11 @@
  * controller running as the `tokensmith` ServiceAccount — with exactly the RBAC of deploy/base/rbac.yaml,
  * and leader election on — issues tokens. Least privilege that is too little fails here.
  */
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  adminKubeConfig,
-  bearerKubeConfig,
-  createNamespace,
-  environment,
-  uniqueName,
-} from '../support/environment.ts';
-import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../support/operator.ts';
+import { createNamespace, uniqueName } from '../support/environment.ts';
+import { canIAs, kubectl, startOperatorAs } from '../support/deployed.ts';
+import { enableEngine, testConfig, type TestOperator } from '../support/operator.ts';
 import {
   createClusterIssuer,
   createPolicy,
@@ -25,16 +17,10 @@ import {
   waitForPolicy,
 } from '../support/resources.ts';
 
-const run = promisify(execFile);
 const DEPLOY = join(import.meta.dirname, '..', '..', 'deploy');
 const SYSTEM = 'tokensmith-system';
 let namespace: string;
 let operator: TestOperator;
-
-async function kubectl(...args: string[]): Promise<string> {
-  const env = environment();
-  return (await run(env.kubectlPath, ['--kubeconfig', env.kubeconfigPath, ...args])).stdout;
-}
 
 beforeAll(async () => {
   await kubectl(
@@ -46,27 +32,15 @@ beforeAll(async () => {
   );
   namespace = await createNamespace('deployed');
   const transitMount = await enableEngine('transit', 'transit');
-  const { status } = await adminKubeConfig()
-    .makeApiClient(CoreV1Api)
-    .createNamespacedServiceAccountToken({
+  operator = await startOperatorAs(SYSTEM, 'tokensmith', {
+    ...testConfig({ namespace, transitMount }),
+    leaderElection: {
+      enabled: true,
       namespace: SYSTEM,
-      name: 'tokensmith',
-      body: { spec: { audiences: [], expirationSeconds: 3600 } },
-    });
-  const base = testConfig({ namespace, transitMount });
-  operator = await startTestOperator(
-    {
-      ...base,
-      leaderElection: {
-        enabled: true,
-        namespace: SYSTEM,
-        name: uniqueName('tokensmith-controller'),
-        identity: 'pod-a',
-      },
+      name: uniqueName('tokensmith-controller'),
+      identity: 'pod-a',
     },
-    undefined,
-    bearerKubeConfig(status?.token ?? ''),
-  );
+  });
 });
 
 afterAll(async () => {
@@ -99,16 +73,7 @@ describe('deploy/', () => {
   });
 
   it('denies the controller what it does not need', async () => {
-    // `kubectl auth can-i` answers yes or no on stdout and exits 1 for no.
-    const canI = async (...args: string[]) => {
-      try {
-        return (
-          await kubectl('auth', 'can-i', ...args, '--as', `system:serviceaccount:${SYSTEM}:tokensmith`)
-        ).trim();
-      } catch (err) {
-        return String((err as { stdout?: unknown }).stdout).trim();
-      }
-    };
+    const canI = canIAs(SYSTEM, 'tokensmith');
     expect(await canI('delete', 'secrets', '-A')).toBe('no');
     // Verbs with no call site are not granted.
     expect(await canI('update', 'events.events.k8s.io', '-n', namespace)).toBe('no');
