@@ -8,6 +8,7 @@ import { isTokensmithError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Clock, IssuerKeyStateStore, RequestLimiter, SigningKeys } from '../ports.ts';
 import { systemClock } from '../util/clock.ts';
+import { VaultBreakers } from '../vault/breaker.ts';
 import { VaultClient } from '../vault/client.ts';
 import { VaultIssuerKeyState } from '../vault/issuerKeyState.ts';
 import { createSigningKeys } from '../vault/signingKeys.ts';
@@ -39,6 +40,8 @@ export class IssuerRuntimes {
   private readonly limiter: RequestLimiter;
   private readonly log: Logger;
   private readonly clock: Clock;
+  /** One breaker per Vault address, shared by every issuer that names it. */
+  private readonly breakers: VaultBreakers;
 
   /** `clock` (default the system clock) dates the keys the kv backend makes. */
   constructor(options: {
@@ -53,6 +56,7 @@ export class IssuerRuntimes {
     this.limiter = options.limiter;
     this.log = options.log;
     this.clock = options.clock ?? systemClock;
+    this.breakers = new VaultBreakers({ clock: this.clock });
   }
 
   /** The runtime of `issuer`, built if missing or stale. */
@@ -112,6 +116,7 @@ export class IssuerRuntimes {
       limiter: this.limiter,
       logger: log,
       timeoutMs: this.config.vault.timeoutMs,
+      breaker: this.breakers,
     });
     const mount = issuer.spec.vault?.mount ?? this.config.vault.kvMount;
     const pathPrefix =

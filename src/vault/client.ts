@@ -14,7 +14,8 @@ import { TokensmithError } from '../errors.ts';
 import type { RequestLimiter } from '../ports.ts';
 import { VaultSession, type VaultAuth, type VaultLogger } from './auth.ts';
 import { displayPath, vaultError, vaultErrorsOf, vaultStatusOf } from './errors.ts';
-import { DEFAULT_MAX_RESPONSE_BYTES, vaultTransport } from './transport.ts';
+import type { VaultBreakerPort } from './breaker.ts';
+import { DEFAULT_MAX_RESPONSE_BYTES, VaultTransportError, vaultTransport } from './transport.ts';
 
 /** How to reach and log in to one Vault. */
 export interface VaultConnection {
@@ -32,6 +33,8 @@ export interface VaultConnection {
   timeoutMs?: number;
   /** The largest response accepted, in bytes; default 4 MiB. */
   maxResponseBytes?: number;
+  /** Fails requests at once while this server misbehaved recently (see breaker.ts). Default: none. */
+  breaker?: VaultBreakerPort;
   /** Milliseconds since the epoch, for token TTLs; default Date.now. */
   now?: () => number;
 }
@@ -63,12 +66,14 @@ export class VaultClient {
   private readonly session: VaultSession;
   private readonly limiter: RequestLimiter | undefined;
   private readonly logger: VaultLogger | undefined;
+  private readonly breaker: VaultBreakerPort | undefined;
 
   constructor(connection: VaultConnection) {
     const url = parseAddress(connection.address);
     this.address = `${url.origin}${url.pathname}`.replace(/\/+$/, '');
     this.limiter = connection.limiter;
     this.logger = connection.logger;
+    this.breaker = connection.breaker;
     const timeout = connection.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const tls = {
       rejectUnauthorized: true,
@@ -195,7 +200,22 @@ export class VaultClient {
       headers: token === undefined ? {} : { 'X-Vault-Token': token },
       ...(request.body === undefined ? {} : { json: request.body }),
     };
-    const run = () => this.raw.request(options) as Promise<unknown>;
+    const breaker = this.breaker;
+    const run = breaker
+      ? async () => {
+          breaker.check(this.address);
+          try {
+            const body = (await this.raw.request(options)) as unknown;
+            breaker.answered(this.address);
+            return body;
+          } catch (err) {
+            if (vaultStatusOf(err) !== undefined) breaker.answered(this.address);
+            else if (err instanceof VaultTransportError && err.code !== 'ERR_RESPONSE_NOT_JSON')
+              breaker.misbehaved(this.address);
+            throw err;
+          }
+        }
+      : () => this.raw.request(options) as Promise<unknown>;
     return this.limiter ? this.limiter.run(run) : run();
   }
 }

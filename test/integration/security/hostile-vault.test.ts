@@ -7,12 +7,15 @@
  * served meanwhile. The hostile server is a real HTTPS listener in this test; a second listener
  * records anything a redirect would send it (nothing may arrive).
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokensmithError } from '../../../src/errors.ts';
+import { systemClock } from '../../../src/util/clock.ts';
+import { VaultBreakers } from '../../../src/vault/breaker.ts';
 import { VaultClient } from '../../../src/vault/client.ts';
 import { createCertificateAuthority } from '../../env/pki.ts';
 import { adminKubeConfig, createNamespace } from '../../support/environment.ts';
@@ -30,9 +33,10 @@ import {
 
 const HOSTILE_TOKEN = 'hostile-namespace-vault-token';
 let caPem: string;
-let hostile: Server;
+const hostile: Server[] = [];
 let capture: Server;
-let hostileUrl: string;
+/** One hostile server per misbehaviour, so that each has a breaker of its own. */
+const urls: Record<string, string> = {};
 let captureUrl: string;
 const captured: string[] = [];
 const open = new Set<Duplex>();
@@ -57,7 +61,7 @@ beforeAll(async () => {
   });
   captureUrl = await listen(capture);
   // The path says how to misbehave: /trickle, /huge or /redirect as the mount of whatever is asked.
-  hostile = createServer(tls, (req, res) => {
+  const misbehave = (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '';
     if (url.includes('/redirect')) {
       res.writeHead(307, { location: `${captureUrl}${url}` }).end();
@@ -74,18 +78,23 @@ beforeAll(async () => {
         clearInterval(timer);
       });
     }
-  });
-  hostileUrl = await listen(hostile);
+  };
+  for (const mode of ['trickle', 'huge', 'redirect']) {
+    const server = createServer(tls, misbehave);
+    hostile.push(server);
+    urls[mode] = await listen(server);
+  }
 });
 
 afterAll(async () => {
   for (const socket of open) socket.destroy();
-  await Promise.all([hostile, capture].map((s) => new Promise((resolve) => s.close(resolve))));
+  await Promise.all([...hostile, capture].map((s) => new Promise((resolve) => s.close(resolve))));
 });
 
-function hostileClient(): VaultClient {
+function hostileClient(mode: string, breaker?: VaultBreakers): VaultClient {
   return new VaultClient({
-    address: hostileUrl,
+    address: urls[mode] ?? '',
+    ...(breaker ? { breaker } : {}),
     caPem,
     auth: { method: 'token', token: HOSTILE_TOKEN },
     timeoutMs: 1500,
@@ -104,7 +113,8 @@ async function failure(promise: Promise<unknown>): Promise<TokensmithError> {
 
 describe('the Vault client against a hostile server', () => {
   it('ends a trickled response at the deadline', async () => {
-    const client = hostileClient();
+    const breaker = new VaultBreakers({ clock: systemClock });
+    const client = hostileClient('trickle', breaker);
     const started = Date.now();
     const err = await failure(client.read('trickle/data/x', 'read the token record'));
     expect(Date.now() - started).toBeLessThan(10_000); // the socket never went idle: only the deadline ends it
@@ -112,11 +122,18 @@ describe('the Vault client against a hostile server', () => {
     expect(err.message).toBe(
       'could not read the token record (trickle/data/x): Vault did not answer in time (ETIMEDOUT)',
     );
+    // The next request does not wait for the deadline again: the server's breaker is open.
+    const again = Date.now();
+    const fast = await failure(client.read('trickle/data/y', 'read the token record'));
+    expect(Date.now() - again).toBeLessThan(500);
+    expect(fast.message).toMatch(
+      /ran into the request deadline or the size cap recently; it is not asked again for \d+ s/,
+    );
     client.close();
   });
 
   it('stops reading a response past the size cap', async () => {
-    const client = hostileClient();
+    const client = hostileClient('huge');
     const err = await failure(client.read('huge/data/x', 'read the token record'));
     expect(err).toMatchObject({ code: 'VaultRequestFailed' });
     expect(err.message).toBe(
@@ -126,7 +143,7 @@ describe('the Vault client against a hostile server', () => {
   });
 
   it('never follows a redirect, so the token goes nowhere else', async () => {
-    const client = hostileClient();
+    const client = hostileClient('redirect');
     const err = await failure(client.read('redirect/data/x', 'read the token record'));
     expect(err.message).toMatch(/HTTP 307: it answered with a redirect, which tokensmith does not follow/);
     expect(err.message).not.toContain(HOSTILE_TOKEN);
@@ -181,7 +198,7 @@ describe('the controller with a hostile TokenIssuer in one namespace', () => {
         await createTokenIssuer(tenant, mode, {
           issuer: `https://tokens.${mode}.example`,
           vault: {
-            address: hostileUrl,
+            address: urls[mode] ?? '',
             caBundle: caPem,
             mount: mode,
             auth: { token: { secretRef: { name: 'vault-token' } } },
@@ -226,8 +243,13 @@ describe('the controller with a hostile TokenIssuer in one namespace', () => {
           return `${ready?.reason ?? ''}: ${ready?.message ?? ''}`;
         }),
       );
-      expect(reasons[0]).toMatch(/^VaultUnreachable: .*did not answer in time/);
-      expect(reasons[1]).toMatch(/^VaultRequestFailed: .*larger than \d+ bytes/);
+      // A retry may meet the server's open breaker instead (VaultUnreachable, saying why).
+      expect(reasons[0]).toMatch(
+        /^VaultUnreachable: .*(did not answer in time|ran into the request deadline)/,
+      );
+      expect(reasons[1]).toMatch(
+        /^(VaultRequestFailed: .*larger than \d+ bytes|VaultUnreachable: .*size cap recently)/,
+      );
       expect(reasons[2]).toMatch(/^VaultRequestFailed: .*redirect, which tokensmith does not follow/);
       expect(captured).toEqual([]);
       expect(operator.logs()).not.toContain(HOSTILE_TOKEN);
