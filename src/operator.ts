@@ -115,8 +115,22 @@ export function startOperator(options: OperatorOptions): Operator {
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const namespaces = config.namespaces.length > 0 ? [...config.namespaces] : [undefined];
 
-  const policyQueue: WorkQueue = createWorkQueue({ clock, logger: log });
-  const issuerQueue: WorkQueue = createWorkQueue({ clock, logger: log });
+  // Namespaces take turns, and while others wait none holds more than all workers but one: one
+  // tenant's burst or slow Vault cannot starve the rest.
+  const fairShare = Math.max(1, config.concurrency - 1);
+  const policyQueue: WorkQueue = createWorkQueue({
+    clock,
+    logger: log,
+    groupOf: (key) => key.slice(0, key.indexOf('/')),
+    maxInFlightPerGroup: fairShare,
+  });
+  const issuerQueue: WorkQueue = createWorkQueue({
+    clock,
+    logger: log,
+    // `TokenIssuer/<ns>/<name>` by namespace; ClusterTokenIssuers are the platform's, one group.
+    groupOf: (key) => (key.startsWith('TokenIssuer/') ? (key.split('/')[1] ?? '') : ''),
+    maxInFlightPerGroup: Math.max(1, Math.min(4, config.concurrency) - 1),
+  });
   const policyInformers: ResourceInformer<TokenPolicy>[] = [];
   const findPolicy = (key: string) => {
     for (const informer of policyInformers) {

@@ -36,6 +36,15 @@ export interface WorkQueueOptions {
   backoff?: BackoffOptions;
   /** Told about each failed reconcile (key, attempt, retry delay, safe error fields). Default: silent. */
   logger?: WarnLogger;
+  /**
+   * The group a key belongs to (e.g. its namespace). Ready keys are taken from the groups in turn,
+   * and while keys of other groups are waiting, no group has more than `maxInFlightPerGroup` keys
+   * in flight: one tenant's burst, or its slow Vault, cannot take every worker from the others.
+   * Default: one group (plain FIFO).
+   */
+  groupOf?: (key: string) => string;
+  /** Keys of one group in flight at most while other groups wait. Default: the concurrency. */
+  maxInFlightPerGroup?: number;
 }
 
 /** Options of start(). */
@@ -72,7 +81,10 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
   const random = options.random ?? Math.random;
   const logger = options.logger ?? silentLogger;
 
-  const ready = new Set<string>(); // due now, in the order they became due (a Set iterates FIFO)
+  const ready = new Set<string>(); // due now (membership; each group keeps its own FIFO order)
+  const groupOf = options.groupOf ?? (() => '');
+  const readyByGroup = new Map<string, Set<string>>(); // groups with ready keys, in turn order
+  const inFlightByGroup = new Map<string, number>();
   const waiting = new DueHeap(); // due later
   const processing = new Set<string>();
   const dirty = new Map<string, number>(); // processing keys asked for again: earliest due time
@@ -94,7 +106,7 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
     }
     if (dueAt <= now()) {
       waiting.delete(key);
-      ready.add(key);
+      makeReady(key);
       dispatch();
       return;
     }
@@ -131,19 +143,58 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
     const t = now();
     for (let next = waiting.peek(); next && next.dueAt <= t; next = waiting.peek()) {
       waiting.pop();
-      ready.add(next.key);
+      makeReady(next.key);
     }
+  };
+
+  const makeReady = (key: string) => {
+    if (ready.has(key)) return;
+    ready.add(key);
+    const group = groupOf(key);
+    let keys = readyByGroup.get(group);
+    if (!keys) {
+      keys = new Set();
+      readyByGroup.set(group, keys);
+    }
+    keys.add(key);
+  };
+
+  // Takes the next key: groups in turn; a group at its cap is passed over while a group below
+  // its cap has keys ready (and served anyway when none has: no worker idles with work waiting).
+  const takeNext = (): string | undefined => {
+    const cap = options.maxInFlightPerGroup ?? concurrency;
+    let fallback: string | undefined;
+    for (const [group, keys] of readyByGroup) {
+      if ((inFlightByGroup.get(group) ?? 0) >= cap) {
+        fallback ??= group;
+        continue;
+      }
+      return takeFrom(group, keys);
+    }
+    const keys = fallback === undefined ? undefined : readyByGroup.get(fallback);
+    return fallback !== undefined && keys ? takeFrom(fallback, keys) : undefined;
+  };
+
+  const takeFrom = (group: string, keys: Set<string>): string | undefined => {
+    const key = keys.values().next();
+    if (key.done) return undefined;
+    keys.delete(key.value);
+    readyByGroup.delete(group);
+    if (keys.size > 0) readyByGroup.set(group, keys); // to the back of the turn order
+    ready.delete(key.value);
+    return key.value;
   };
 
   const dispatch = () => {
     if (!handler || stopped) return;
     promoteDue();
     while (processing.size < concurrency) {
-      const key = ready.values().next();
-      if (key.done) return;
-      ready.delete(key.value);
-      processing.add(key.value);
-      void process(handler, key.value);
+      const key = takeNext();
+      if (key === undefined) return;
+      processing.add(key);
+      const group = groupOf(key);
+      inFlightByGroup.set(group, (inFlightByGroup.get(group) ?? 0) + 1);
+      void process(handler, key);
     }
   };
 
@@ -164,6 +215,10 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
 
   const finish = (key: string, failed: boolean, error: unknown, result: ReconcileResult | undefined) => {
     processing.delete(key);
+    const group = groupOf(key);
+    const inFlight = (inFlightByGroup.get(group) ?? 1) - 1;
+    if (inFlight > 0) inFlightByGroup.set(group, inFlight);
+    else inFlightByGroup.delete(group);
     let next = dirty.get(key);
     dirty.delete(key);
     if (stopped) {
@@ -233,6 +288,7 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
         timer?.cancel();
         timer = undefined;
         ready.clear();
+        readyByGroup.clear();
         waiting.clear();
         dirty.clear();
       }

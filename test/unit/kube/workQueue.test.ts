@@ -417,3 +417,48 @@ describe('guards', () => {
     }).toThrow(/already started/);
   });
 });
+
+describe('fairness between groups', () => {
+  const byNamespace = (key: string) => key.split('/')[0] ?? '';
+
+  it('takes ready keys from the groups in turn', async () => {
+    const h = harness({ groupOf: byNamespace });
+    for (const key of ['a/1', 'a/2', 'a/3', 'b/1', 'c/1', 'b/2']) h.queue.add(key);
+    h.begin();
+    await h.clock.advance(0);
+    expect(h.keys()).toEqual(['a/1', 'b/1', 'c/1', 'a/2', 'b/2', 'a/3']);
+  });
+
+  it('keeps a group that holds its share of workers from taking the rest while others wait', async () => {
+    const h = harness({ groupOf: byNamespace, maxInFlightPerGroup: 1, concurrency: 2 });
+    const gates = new Map<string, Deferred>();
+    h.behave((key) => {
+      const gate = deferred();
+      gates.set(key, gate);
+      return gate.promise.then(() => undefined);
+    });
+    const release = async (key: string) => {
+      gates.get(key)?.resolve();
+      await h.clock.advance(0);
+    };
+    h.begin();
+    for (const key of ['slow/1', 'slow/2', 'slow/3']) h.queue.add(key);
+    await settle();
+    // Alone with work, the slow group may use both workers (no worker idles while work waits).
+    expect(h.keys()).toEqual(['slow/1', 'slow/2']);
+    h.queue.add('other/1');
+    await release('slow/1');
+    // The freed worker goes to the waiting group, not to the third slow key.
+    expect(h.keys()).toEqual(['slow/1', 'slow/2', 'other/1']);
+    h.queue.add('other/2');
+    await release('other/1');
+    // slow is at its cap (slow/2 in flight) while other has work: other gets the worker.
+    expect(h.keys()).toEqual(['slow/1', 'slow/2', 'other/1', 'other/2']);
+    await release('other/2');
+    // Nobody else waits: slow may go past its cap again.
+    expect(h.keys()).toEqual(['slow/1', 'slow/2', 'other/1', 'other/2', 'slow/3']);
+    await release('slow/2');
+    await release('slow/3');
+    expect(h.queue.inFlight).toBe(0);
+  });
+});
