@@ -12,15 +12,38 @@ import type { ListOptions } from './listPages.ts';
 
 const LIST_ACCEPT = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
 const WATCH_ACCEPT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
-/** A page of metadata is small; anything larger than this is refused rather than buffered. */
-const MAX_PAGE_BYTES = 32 * 1024 * 1024;
+/** A page of metadata larger than this is not buffered: it is asked for again in smaller pages. */
+export const MAX_PAGE_BYTES = 8 * 1024 * 1024;
 
-/** Lists one page of `path` (e.g. `/api/v1/secrets`) as metadata only. */
+/**
+ * Lists one page of `path` (e.g. `/api/v1/secrets`) as metadata only. Metadata can still be large
+ * (annotations hold up to 256 KiB each): a page past the size cap is asked for again with fewer
+ * objects, down to one, so nobody can make the collection unreadable by bloating a few objects.
+ */
 export async function listMetadata<T extends KubernetesObject = KubernetesObject>(
   kubeConfig: KubeConfig,
   path: string,
   options: ListOptions,
 ): Promise<KubernetesListObject<T>> {
+  for (let limit = options.limit; ; limit = Math.max(1, Math.floor(limit / 4))) {
+    const page = await listMetadataPage<T>(kubeConfig, path, { ...options, limit });
+    if (page !== TOO_LARGE) return page;
+    if (limit === 1) {
+      throw new TokensmithError(
+        'KubernetesRequestFailed',
+        `listing ${path}: one object's metadata is larger than ${MAX_PAGE_BYTES} bytes`,
+      );
+    }
+  }
+}
+
+const TOO_LARGE = Symbol('too large');
+
+async function listMetadataPage<T extends KubernetesObject>(
+  kubeConfig: KubeConfig,
+  path: string,
+  options: ListOptions,
+): Promise<KubernetesListObject<T> | typeof TOO_LARGE> {
   const server = new URL(kubeConfig.getCurrentCluster()?.server ?? '');
   const query = new URLSearchParams({ limit: String(options.limit) });
   if (options.labelSelector !== undefined) query.set('labelSelector', options.labelSelector);
@@ -33,7 +56,7 @@ export async function listMetadata<T extends KubernetesObject = KubernetesObject
     headers: { accept: LIST_ACCEPT },
   };
   await kubeConfig.applyToHTTPSOptions(requestOptions);
-  const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+  const answer = await new Promise<{ status: number; text: string } | typeof TOO_LARGE>((resolve, reject) => {
     const req = request(requestOptions, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -41,12 +64,7 @@ export async function listMetadata<T extends KubernetesObject = KubernetesObject
         size += chunk.length;
         if (size > MAX_PAGE_BYTES) {
           req.destroy();
-          reject(
-            new TokensmithError(
-              'KubernetesRequestFailed',
-              `listing ${path}: a page was larger than ${MAX_PAGE_BYTES} bytes`,
-            ),
-          );
+          resolve(TOO_LARGE);
           return;
         }
         chunks.push(chunk);
@@ -59,13 +77,18 @@ export async function listMetadata<T extends KubernetesObject = KubernetesObject
     req.on('error', reject);
     req.end();
   });
-  if (status !== 200) {
+  if (answer === TOO_LARGE) return TOO_LARGE;
+  if (answer.status !== 200) {
     // The body is the API server's Status; only its code is kept.
-    throw new TokensmithError('KubernetesRequestFailed', `listing ${path} failed with HTTP ${status}`, {
-      status,
-    });
+    throw new TokensmithError(
+      'KubernetesRequestFailed',
+      `listing ${path} failed with HTTP ${answer.status}`,
+      {
+        status: answer.status,
+      },
+    );
   }
-  return JSON.parse(text) as KubernetesListObject<T>;
+  return JSON.parse(answer.text) as KubernetesListObject<T>;
 }
 
 /**

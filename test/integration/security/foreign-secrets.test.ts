@@ -4,7 +4,8 @@
  * tokensmith`; before, every such Secret — data included — went into the controller's cache, so
  * 250 labelled 1 MiB Secrets made the pod run out of memory on every start. Now the managed-Secret
  * informer lists and watches metadata only and keeps only Secrets a TokenPolicy controls: the
- * flood is not cached, a Secret tokensmith wrote is, and no cached Secret holds data.
+ * flood is not cached, a Secret tokensmith wrote is, and no cached Secret holds data. Secrets
+ * with bloated metadata cannot make the list unreadable either (pages shrink to fit the cap).
  */
 import { CoreV1Api, type V1Secret } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +23,7 @@ import {
 
 const FLOOD = 40;
 const SIZE = 512 * 1024;
+const BLOATED = 60;
 let namespace: string;
 let operator: TestOperator;
 let informer: ResourceInformer<V1Secret>;
@@ -40,6 +42,21 @@ beforeAll(async () => {
           labels: { [LABEL.managedBy]: MANAGED_BY_VALUE, [LABEL.policy]: `victim-${i}` },
         },
         stringData: { blob: filler },
+      },
+    });
+  }
+  // And Secrets whose metadata alone is bloated (200 KiB of annotations each, 12 MiB in all): more
+  // than a list page may hold, so the list is read in smaller pages rather than failing.
+  const bloat = 'y'.repeat(200 * 1024);
+  for (let i = 0; i < BLOATED; i++) {
+    await core.createNamespacedSecret({
+      namespace,
+      body: {
+        metadata: {
+          name: `junk-bloated-${i}`,
+          labels: { [LABEL.managedBy]: MANAGED_BY_VALUE },
+          annotations: { 'example.com/bloat': bloat },
+        },
       },
     });
   }
