@@ -45,6 +45,7 @@ import {
   kubeRequestCounts,
   percentile,
   pool,
+  positiveFlag,
   readyTrue,
   secs,
   sleep,
@@ -103,12 +104,8 @@ function parseOptions(argv: string[]): Options | 'help' {
     strict: true,
   });
   if (values.help) return 'help';
-  const positive = (flag: string, value: string | undefined, fallback: number) => {
-    if (value === undefined) return fallback;
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${flag} must be a positive number, got "${value}"`);
-    return n;
-  };
+  const positive = (flag: string, value: string | undefined, fallback: number) =>
+    positiveFlag(flag, value, fallback);
   const kubeQps = positive('kube-qps', values['kube-qps'], 200);
   const vaultQps = positive('vault-qps', values['vault-qps'], 200);
   return {

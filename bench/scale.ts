@@ -33,6 +33,7 @@ import {
   kubeRequestCounts,
   metricSamples,
   pool,
+  positiveFlag,
   readyTrue,
   secs,
   sleep,
@@ -85,13 +86,8 @@ function parseOptions(argv: string[]): Options | 'help' {
     strict: true,
   });
   if (values.help) return 'help';
-  const whole = (flag: string, value: string | undefined, fallback: number) => {
-    if (value === undefined) return fallback;
-    const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0)
-      throw new Error(`--${flag} must be a whole number > 0, got "${value}"`);
-    return n;
-  };
+  const whole = (flag: string, value: string | undefined, fallback: number) =>
+    positiveFlag(flag, value, fallback, true);
   return {
     policies: whole('policies', values.policies, 10_000),
     namespaces: whole('namespaces', values.namespaces, 10),

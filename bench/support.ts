@@ -13,6 +13,21 @@ import { settingsFromProcess } from '../test/env/settings.ts';
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 export const secs = (ms: number, digits = 1) => `${(ms / 1000).toFixed(digits)} s`;
 
+/** A positive number flag (`whole`: an integer too), or `fallback` when it is not given. */
+export function positiveFlag(
+  flag: string,
+  value: string | undefined,
+  fallback: number,
+  whole = false,
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || (whole && !Number.isInteger(n))) {
+    throw new Error(`--${flag} must be a positive ${whole ? 'whole ' : ''}number, got "${value}"`);
+  }
+  return n;
+}
+
 /** Runs `fn` over `items` with at most `concurrency` calls in flight. */
 export async function pool<T>(
   items: readonly T[],

@@ -6,15 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import {
   CoreV1Api,
-  CustomObjectsApi,
   type KubeConfig,
-  type KubernetesListObject,
   type KubernetesObject,
   type V1ConfigMap,
   type V1Namespace,
   type V1Secret,
 } from '@kubernetes/client-node';
-import { GROUP, LABEL, PLURAL, VERSION } from './api/constants.ts';
+import { LABEL, PLURAL } from './api/constants.ts';
 import type { ClusterTokenIssuer, TokenIssuer, TokenPolicy } from './api/v1alpha1.generated.ts';
 import type { Config } from './config.ts';
 import { IssuerReconciler } from './controllers/issuer/reconciler.ts';
@@ -25,7 +23,8 @@ import { IssuerRuntimes } from './issuers/runtimes.ts';
 import { credentialSources, issuerWriter, policyWriter, secretPort } from './kube/adapters.ts';
 import { Applier } from './kube/apply.ts';
 import { createEventRecorder } from './kube/events.ts';
-import { createInformer, joinedView, type ListOptions, type ResourceInformer } from './kube/informer.ts';
+import { customInformer, resyncSpreadMs, type InformerCommon } from './kube/customInformer.ts';
+import { createInformer, joinedView, type ResourceInformer } from './kube/informer.ts';
 import { TokensmithError } from './errors.ts';
 import { controlledByTokensmith, managedObjectsInformer } from './kube/managedObjects.ts';
 import { LeaderElector } from './kube/leaderElection.ts';
@@ -55,48 +54,6 @@ export interface Operator {
   /** Resolves once the caches are synced and this replica leads (or election is off). */
   readonly ready: Promise<void>;
   stop(): Promise<void>;
-}
-
-/** What every informer of the operator shares. */
-interface InformerCommon {
-  limiter: ReturnType<typeof createRequestLimiter>;
-  clock: Clock;
-  logger: Logger;
-  pageSize: number;
-  relistIntervalMs: number;
-}
-
-/**
- * A resync spreads its keys over this long (a tenth of the period, at most 5 minutes), so that
- * thousands of policies do not all become due in the same instant ahead of new work.
- */
-export function resyncSpreadMs(periodMs: number): number {
-  return Math.min(periodMs / 10, 5 * 60_000);
-}
-
-function customInformer<T extends KubernetesObject>(
-  kubeConfig: KubeConfig,
-  plural: string,
-  namespace: string | undefined,
-  common: InformerCommon & { labelSelector?: string },
-  handlers: { onChange: (o: T) => void; onDelete: (o: T) => void; onResync: (o: T) => void },
-  resyncIntervalMs: number,
-): ResourceInformer<T> {
-  const api = kubeConfig.makeApiClient(CustomObjectsApi);
-  const base = `/apis/${GROUP}/${VERSION}`;
-  return createInformer<T>({
-    kubeConfig,
-    path: namespace ? `${base}/namespaces/${namespace}/${plural}` : `${base}/${plural}`,
-    list: (o: ListOptions) =>
-      (namespace
-        ? api.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace, ...o })
-        : api.listClusterCustomObject({ group: GROUP, version: VERSION, plural, ...o })) as Promise<
-        KubernetesListObject<T>
-      >,
-    ...common,
-    ...handlers,
-    resyncIntervalMs,
-  });
 }
 
 export function startOperator(options: OperatorOptions): Operator {
@@ -214,7 +171,10 @@ export function startOperator(options: OperatorOptions): Operator {
       resource: 'secrets',
       namespace,
       keep: controlledByTokensmith,
-      onChange: onSecret,
+      // The event of tokensmith's own write needs no reconcile: the one that wrote it is done.
+      onChange: (s: V1Secret) => {
+        if (!secrets.isOwnWrite(s)) onSecret(s);
+      },
       onDelete: (s: V1Secret) => {
         secrets.forget({ namespace: s.metadata?.namespace ?? '', name: s.metadata?.name ?? '' });
         onSecret(s);
@@ -251,7 +211,9 @@ export function startOperator(options: OperatorOptions): Operator {
       resource: 'configmaps',
       namespace,
       keep: controlledByTokensmith,
-      onChange: onConfigMap,
+      onChange: (cm: V1ConfigMap) => {
+        if (!issuerWrites.isOwnWrite(cm)) onConfigMap(cm);
+      },
       onDelete: onConfigMap,
       ...common,
     }),
@@ -289,6 +251,12 @@ export function startOperator(options: OperatorOptions): Operator {
   };
   const applier = new Applier(kubeConfig, kubeLimiter);
   const secrets = secretPort({ kubeConfig, limiter: kubeLimiter, applier, managedSecrets });
+  const issuerWrites = issuerWriter({
+    kubeConfig,
+    limiter: kubeLimiter,
+    applier,
+    configMaps: jwksConfigMaps,
+  });
   const runtimes = new IssuerRuntimes({
     config,
     sources: credentialSources(kubeConfig, kubeLimiter),
@@ -332,7 +300,7 @@ export function startOperator(options: OperatorOptions): Operator {
     log,
     clusterResourceNamespace: config.clusterResourceNamespace,
     runtimes,
-    writer: issuerWriter({ kubeConfig, limiter: kubeLimiter, applier, configMaps: jwksConfigMaps }),
+    writer: issuerWrites,
     events: eventSink,
   });
 

@@ -10,13 +10,17 @@
 import type { Config } from '../config.ts';
 import { defaultKeyName, defaultPathPrefix, type AnyIssuer } from './identity.ts';
 
+/** Whether the issuer sends its credentials to a Vault server of its own choosing. */
+export function namesOwnServer(issuer: AnyIssuer): boolean {
+  const vault = issuer.spec.vault ?? {};
+  return vault.address !== undefined || vault.caBundle !== undefined || vault.tlsServerName !== undefined;
+}
+
 /** Why a TokenIssuer's spec crosses its namespace's boundary, or undefined when it does not. */
 export function boundaryProblem(issuer: AnyIssuer, config: Pick<Config, 'vault'>): string | undefined {
   if (issuer.kind !== 'TokenIssuer') return undefined;
   const vault = issuer.spec.vault ?? {};
-  const ownServer =
-    vault.address !== undefined || vault.caBundle !== undefined || vault.tlsServerName !== undefined;
-  if (ownServer && !vault.auth) {
+  if (namesOwnServer(issuer) && !vault.auth) {
     return (
       'a TokenIssuer that sets spec.vault.address, caBundle or tlsServerName must also set spec.vault.auth ' +
       "with its own credentials: tokensmith never sends its own Vault credentials to a namespace's server"

@@ -9,7 +9,7 @@ import { TokensmithError } from '../errors.ts';
 import type { ObjectKey } from '../ports.ts';
 import type { VaultAuth } from '../vault/auth.ts';
 import type { VaultConnection } from '../vault/client.ts';
-import { boundaryProblem } from './boundary.ts';
+import { boundaryProblem, namesOwnServer } from './boundary.ts';
 import { issuerResourceNamespace, type AnyIssuer } from './identity.ts';
 
 /**
@@ -89,12 +89,6 @@ async function secretValue(
     );
   }
   return value.trim();
-}
-
-/** Whether the issuer sends its credentials to a Vault server of its own choosing. */
-function namesOwnServer(issuer: AnyIssuer): boolean {
-  const vault = issuer.spec.vault ?? {};
-  return vault.address !== undefined || vault.caBundle !== undefined || vault.tlsServerName !== undefined;
 }
 
 /**

@@ -5,7 +5,13 @@
  * equals the cached status are skipped.
  */
 import { readFile } from 'node:fs/promises';
-import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Secret } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  type KubeConfig,
+  type KubernetesObject,
+  type V1ConfigMap,
+  type V1Secret,
+} from '@kubernetes/client-node';
 import { API_VERSION, FINALIZER, GROUP, PLURAL, VERSION } from '../api/constants.ts';
 import type { TokenIssuerStatus, TokenPolicy, TokenPolicyStatus } from '../api/v1alpha1.generated.ts';
 import type { IssuerWriter } from '../controllers/issuer/reconciler.ts';
@@ -31,7 +37,7 @@ export function secretPort(options: {
   limiter: RequestLimiter;
   applier: Applier;
   managedSecrets: CacheView<V1Secret>;
-}): SecretPort & { forget(key: ObjectKey): void } {
+}): SecretPort & { forget(key: ObjectKey): void; isOwnWrite(secret: V1Secret): boolean } {
   const core = options.kubeConfig.makeApiClient(CoreV1Api);
   const written = new Map<string, V1Secret>();
   return {
@@ -55,6 +61,10 @@ export function secretPort(options: {
     },
     forget(key: ObjectKey) {
       written.delete(`${key.namespace}/${key.name}`);
+    },
+    /** Whether this state of the Secret is the one tokensmith applied last (its own write's event). */
+    isOwnWrite(secret: V1Secret) {
+      return isSameWrite(written, secret);
     },
   };
 }
@@ -95,7 +105,7 @@ export function issuerWriter(options: {
   limiter: RequestLimiter;
   applier: Applier;
   configMaps: CacheView<V1ConfigMap>;
-}): IssuerWriter {
+}): IssuerWriter & { isOwnWrite(configMap: V1ConfigMap): boolean } {
   const { applier, configMaps, limiter } = options;
   const core = options.kubeConfig.makeApiClient(CoreV1Api);
   const written = new Map<string, V1ConfigMap>();
@@ -159,6 +169,9 @@ export function issuerWriter(options: {
       }
       written.set(id, await applier.apply<V1ConfigMap>(body));
     },
+    isOwnWrite(configMap: V1ConfigMap) {
+      return isSameWrite(written, configMap);
+    },
     async applyStatus(issuer: AnyIssuer, status: TokenIssuerStatus) {
       if (unchanged(issuer.status, status)) return;
       const name = issuer.metadata?.name ?? '';
@@ -180,6 +193,13 @@ export function issuerWriter(options: {
       );
     },
   };
+}
+
+/** Whether `object` is, by resourceVersion, the state tokensmith wrote itself last. */
+function isSameWrite(written: ReadonlyMap<string, KubernetesObject>, object: KubernetesObject): boolean {
+  const ours = written.get(`${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`);
+  const version = object.metadata?.resourceVersion;
+  return version !== undefined && ours?.metadata?.resourceVersion === version;
 }
 
 export function credentialSources(kubeConfig: KubeConfig, limiter: RequestLimiter): CredentialSources {

@@ -7,6 +7,16 @@ import { Watch, type KubeConfig } from '@kubernetes/client-node';
  */
 export type WatchEndReason = 'timeout' | 'closed-by-server' | 'inactivity-timeout' | 'expired' | 'failed';
 
+/** How a watch end is told in the log. */
+export const WATCH_END_MESSAGES: Record<WatchEndReason, string> = {
+  timeout: 'the watch reached its timeout; resuming from the last resourceVersion',
+  'closed-by-server':
+    'the API server closed the watch before its timeout (a restart, or this client fell behind); resuming from the last resourceVersion',
+  'inactivity-timeout': 'the watch delivered nothing, not even a bookmark, for too long; reconnecting',
+  expired: 'the watch resourceVersion expired (410 Gone); relisting',
+  failed: 'the watch failed',
+};
+
 /** A watch that ended, reported once per watch request of a live run. */
 export interface WatchEnd {
   reason: WatchEndReason;

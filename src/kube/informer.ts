@@ -24,9 +24,10 @@ import { safeErrorFields, TokensmithError } from '../errors.ts';
 import type { Clock, RequestLimiter } from '../ports.ts';
 import { backoffDelay, type BackoffOptions } from '../util/backoff.ts';
 import { systemClock } from '../util/clock.ts';
+import { Gate } from '../util/gate.ts';
 import { silentLogger, type WarnLogger } from '../util/logger.ts';
 import { kubeStatus } from './apiErrors.ts';
-import { GuardedWatch, type WatchEnd, type WatchEndReason } from './guardedWatch.ts';
+import { GuardedWatch, WATCH_END_MESSAGES, type WatchEnd, type WatchEndReason } from './guardedWatch.ts';
 import { parseLabelSelector } from './labelSelector.ts';
 import { listAllPages, type ListOptions, type ListPage } from './listPages.ts';
 import { metadataWatchConfig } from './metadataOnly.ts';
@@ -34,6 +35,7 @@ import { objectKey } from './objectKey.ts';
 import { toWireForm } from './wireForm.ts';
 
 export type { ListOptions } from './listPages.ts';
+export { joinedView, type CacheView } from './cacheView.ts';
 
 /** Options of createInformer. */
 export interface InformerOptions<T extends KubernetesObject> {
@@ -90,25 +92,6 @@ export interface InformerOptions<T extends KubernetesObject> {
   resyncIntervalMs?: number;
 }
 
-/** What readers of a cache use: one informer's, or several joined (see joinedView). */
-export type CacheView<T extends KubernetesObject> = Pick<ResourceInformer<T>, 'get' | 'list'>;
-
-/** One view over the caches of several informers (e.g. one per namespace). */
-export function joinedView<T extends KubernetesObject>(
-  informers: readonly ResourceInformer<T>[],
-): CacheView<T> {
-  return {
-    get: (key) => {
-      for (const informer of informers) {
-        const found = informer.get(key);
-        if (found) return found;
-      }
-      return undefined;
-    },
-    list: (namespace) => informers.flatMap((informer) => informer.list(namespace)),
-  };
-}
-
 /** A started-once, cache-backed view of one collection. */
 export interface ResourceInformer<T extends KubernetesObject> {
   start(): void;
@@ -141,16 +124,6 @@ export const DEFAULT_MIN_WATCH_TIMEOUT_MS = 5 * 60_000;
 
 const unlimited: RequestLimiter = { run: (request) => request() };
 
-/** How a watch end is told in the log. */
-const WATCH_END_MESSAGES: Record<WatchEndReason, string> = {
-  timeout: 'the watch reached its timeout; resuming from the last resourceVersion',
-  'closed-by-server':
-    'the API server closed the watch before its timeout (a restart, or this client fell behind); resuming from the last resourceVersion',
-  'inactivity-timeout': 'the watch delivered nothing, not even a bookmark, for too long; reconnecting',
-  expired: 'the watch resourceVersion expired (410 Gone); relisting',
-  failed: 'the watch failed',
-};
-
 /** Thrown into a retired run's ListWatch so that it never goes on to watch. */
 class RetiredRunError extends Error {}
 
@@ -172,7 +145,6 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
   const cache = new Map<string, T>();
   let started = false;
   let stopped = false;
-  let synced = false;
   let run = 0; // the current run's number; events from other runs are ignored
   let current: { run: number; lw: ListWatch<T>; startedAt: number } | undefined;
   let failures = 0;
@@ -190,7 +162,7 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
   let cancelRestart: (() => void) | undefined;
   let cancelWatchdog: (() => void) | undefined;
   let cancelResync: (() => void) | undefined;
-  const syncWaiters = new Set<{ resolve: () => void; reject: (err: Error) => void }>();
+  const synced = new Gate(clock);
 
   const emit = (handler: ((obj: T) => void) | undefined, obj: T) => {
     try {
@@ -269,11 +241,7 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
       { informer: path, objects: items.length, pages: listed.pages.length, relists },
       'listed the collection',
     );
-    if (!synced) {
-      synced = true;
-      for (const waiter of syncWaiters) waiter.resolve();
-      syncWaiters.clear();
-    }
+    synced.open();
     return { metadata: { resourceVersion: listed.resourceVersion }, items };
   };
 
@@ -372,7 +340,7 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
     if (!onResync || resyncIntervalMs === undefined) return;
     cancelResync = clock.setTimer(() => {
       if (stopped) return;
-      if (synced) {
+      if (synced.isOpen) {
         resyncs += 1;
         for (const obj of [...cache.values()]) emit(onResync, obj);
       }
@@ -393,40 +361,21 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
       cancelRestart?.();
       cancelWatchdog?.();
       cancelResync?.();
-      for (const waiter of syncWaiters)
-        waiter.reject(new Error(`the informer for ${path} stopped before it synced`));
-      syncWaiters.clear();
+      synced.rejectAll(new Error(`the informer for ${path} stopped before it synced`));
       await retire();
     },
-    hasSynced: () => synced,
+    hasSynced: () => synced.isOpen,
     waitForSync(timeoutMs) {
-      if (synced) return Promise.resolve();
+      if (synced.isOpen) return Promise.resolve();
       if (stopped) return Promise.reject(new Error(`the informer for ${path} is stopped`));
-      return new Promise<void>((resolve, reject) => {
-        let cancelTimeout: (() => void) | undefined;
-        const waiter = {
-          resolve: () => {
-            cancelTimeout?.();
-            resolve();
-          },
-          reject: (err: Error) => {
-            cancelTimeout?.();
-            reject(err);
-          },
-        };
-        syncWaiters.add(waiter);
-        if (timeoutMs !== undefined) {
-          cancelTimeout = clock.setTimer(() => {
-            syncWaiters.delete(waiter);
-            reject(
-              new TokensmithError(
-                'KubernetesRequestFailed',
-                `the informer for ${path} did not sync within ${timeoutMs} ms`,
-              ),
-            );
-          }, timeoutMs);
-        }
-      });
+      return synced.wait(
+        timeoutMs,
+        () =>
+          new TokensmithError(
+            'KubernetesRequestFailed',
+            `the informer for ${path} did not sync within ${timeoutMs ?? 0} ms`,
+          ),
+      );
     },
     get: (key) => cache.get(key),
     list: (namespace) =>

@@ -10,7 +10,7 @@ import type { Clock } from '../../src/ports.ts';
 import { createLogger } from '../../src/log.ts';
 import { startOperator, type Operator } from '../../src/operator.ts';
 import { systemClock } from '../../src/util/clock.ts';
-import { adminKubeConfig, environment, uniqueName, vaultClient } from './environment.ts';
+import { adminKubeConfig, createNamespace, environment, uniqueName, vaultClient } from './environment.ts';
 import { issuerOwnerSelector, setIssuerOwner } from './resources.ts';
 
 export interface TestOperator {
@@ -111,4 +111,18 @@ export async function startTestOperator(
   const started = launchTestOperator(config, clock, kubeConfig);
   await started.operator.ready;
   return started;
+}
+
+/**
+ * A namespace `<prefix>-<random>` of the test file's own, a transit mount, and a controller that
+ * serves that namespace (testConfig plus `overrides`); for afterAll, `operator.stop()`.
+ */
+export async function startInNamespace(
+  prefix: string,
+  overrides: Omit<Parameters<typeof testConfig>[0], 'namespace' | 'transitMount'> = {},
+): Promise<{ namespace: string; transitMount: string; operator: TestOperator }> {
+  const namespace = await createNamespace(prefix);
+  const transitMount = await enableEngine('transit', 'transit');
+  const operator = await startTestOperator(testConfig({ namespace, transitMount, ...overrides }));
+  return { namespace, transitMount, operator };
 }

@@ -51,11 +51,20 @@ export async function createClusterIssuer(name: string, spec: ClusterTokenIssuer
 
 /**
  * Creates a ClusterTokenIssuer named `<prefix>-<random>` for `https://tokens.<prefix>.example`,
- * signing with transit at `transitMount`, and waits until its key is ready; returns its name.
+ * signing with transit at `transitMount` (and whatever `extra` adds, e.g. guardrails), and waits
+ * until its key is ready; returns its name.
  */
-export async function createReadyClusterIssuer(prefix: string, transitMount: string): Promise<string> {
+export async function createReadyClusterIssuer(
+  prefix: string,
+  transitMount: string,
+  extra: Partial<ClusterTokenIssuerSpec> = {},
+): Promise<string> {
   const name = `${prefix}-${Math.random().toString(16).slice(2, 10)}`;
-  await createClusterIssuer(name, { issuer: `https://tokens.${prefix}.example`, signing: { transitMount } });
+  await createClusterIssuer(name, {
+    issuer: `https://tokens.${prefix}.example`,
+    signing: { transitMount },
+    ...extra,
+  });
   await waitForIssuer(name, 'True/KeyReady');
   return name;
 }

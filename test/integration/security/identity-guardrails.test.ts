@@ -8,31 +8,26 @@
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenPolicySpec } from '../../../src/api/v1alpha1.generated.ts';
-import { createNamespace, uniqueName } from '../../support/environment.ts';
-import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../../support/operator.ts';
+import { uniqueName } from '../../support/environment.ts';
+import { startInNamespace, type TestOperator } from '../../support/operator.ts';
 import {
-  createClusterIssuer,
+  createReadyClusterIssuer,
   createPolicy,
   readPolicy,
   secretData,
-  waitForIssuer,
   waitForPolicy,
 } from '../../support/resources.ts';
 
 let namespace: string;
 let operator: TestOperator;
-const issuer = uniqueName('identity');
+let issuer: string;
 
 beforeAll(async () => {
-  namespace = await createNamespace('identity');
-  const transitMount = await enableEngine('transit', 'transit');
-  operator = await startTestOperator(testConfig({ namespace, transitMount }));
-  await createClusterIssuer(issuer, {
-    issuer: 'https://tokens.identity.example',
-    signing: { transitMount },
+  let transitMount: string;
+  ({ namespace, transitMount, operator } = await startInNamespace('identity'));
+  issuer = await createReadyClusterIssuer('identity', transitMount, {
     allowed: { scopes: ['orders:*'], maxTtl: '1h', maxRefreshTtl: '24h' },
   });
-  await waitForIssuer(issuer, 'True/KeyReady');
 });
 
 afterAll(async () => {

@@ -7,32 +7,25 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenPolicySpec } from '../../../src/api/v1alpha1.generated.ts';
-import { createNamespace, uniqueName } from '../../support/environment.ts';
-import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../../support/operator.ts';
+import { uniqueName } from '../../support/environment.ts';
+import { startInNamespace, type TestOperator } from '../../support/operator.ts';
 import {
-  createClusterIssuer,
+  createReadyClusterIssuer,
   createPolicy,
   secretData,
-  waitForIssuer,
   waitForPolicy,
 } from '../../support/resources.ts';
 
 let namespace: string;
 let operator: TestOperator;
-const issuer = uniqueName('bounds');
+let issuer: string;
 
 beforeAll(async () => {
-  namespace = await createNamespace('bounds');
-  const transitMount = await enableEngine('transit', 'transit');
-  operator = await startTestOperator(
-    testConfig({ namespace, transitMount, minRotationIntervalMs: 5 * 60_000 }),
-  );
-  await createClusterIssuer(issuer, {
-    issuer: 'https://tokens.bounds.example',
-    signing: { transitMount },
-    allowed: { claims: ['blob'] },
-  });
-  await waitForIssuer(issuer, 'True/KeyReady');
+  let transitMount: string;
+  ({ namespace, transitMount, operator } = await startInNamespace('bounds', {
+    minRotationIntervalMs: 5 * 60_000,
+  }));
+  issuer = await createReadyClusterIssuer('bounds', transitMount, { allowed: { claims: ['blob'] } });
 });
 
 afterAll(async () => {
