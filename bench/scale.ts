@@ -26,7 +26,7 @@ import type { TokenPolicy } from '../src/api/v1alpha1.generated.ts';
 import { createInformer } from '../src/kube/informer.ts';
 import { VaultClient } from '../src/vault/client.ts';
 import type { TestEnvironment } from '../test/env/environment.ts';
-import { spawnController, type ControllerProcess } from '../test/support/spawnController.ts';
+import { processStats, spawnController, type ControllerProcess } from '../test/support/spawnController.ts';
 import {
   createReadyClusterIssuer,
   kubeMetricsText,
@@ -98,21 +98,6 @@ function parseOptions(argv: string[]): Options | 'help' {
     restart: !values['no-restart'],
     timeoutMs: whole('timeout-minutes', values['timeout-minutes'], 30) * 60_000,
   };
-}
-
-/** CPU time and memory of a process, from /proc. */
-function processStats(pid: number): { cpuMs: number; rssBytes: number; peakRssBytes: number } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (100/s)
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (key: string) =>
-      Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-    return { cpuMs: ticks * 10, rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM') };
-  } catch {
-    return undefined;
-  }
 }
 
 /** Samples a process's RSS every second, keeping the peak. */

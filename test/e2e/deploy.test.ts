@@ -5,7 +5,9 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNamespace, uniqueName } from '../support/environment.ts';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { startCaptureServer } from '../support/captureServer.ts';
+import { adminKubeConfig, createNamespace, uniqueName } from '../support/environment.ts';
 import { canIAs, kubectl, startOperatorAs } from '../support/deployed.ts';
 import { enableEngine, testConfig, type TestOperator } from '../support/operator.ts';
 import {
@@ -121,14 +123,29 @@ describe('deploy/', () => {
   });
 
   it('cannot be made to request a token for a service account its namespace did not name', async () => {
-    await createTokenIssuer(namespace, 'borrow', {
-      issuer: 'https://tokens.borrow.example',
-      vault: { auth: { kubernetes: { role: 'anything', serviceAccountRef: { name: 'privileged' } } } },
-    });
-    const issuer = await waitForIssuer('borrow', 'False/VaultAuthFailed', 30_000, namespace);
-    expect(issuer.status?.conditions?.find((c) => c.type === 'Ready')?.message).toContain(
-      `tokensmith may not request a token for ServiceAccount ${namespace}/privileged: the namespace opts in ` +
-        "with a Role granting create on serviceaccounts/token for resourceNames [privileged], bound to tokensmith's ServiceAccount",
-    );
+    // The TokenIssuer names a Vault of its own (the attacker's listener): whatever tokensmith sends
+    // there is recorded. Before the opt-in, the privileged account's token arrived at its login.
+    const capture = await startCaptureServer('borrow');
+    try {
+      await adminKubeConfig()
+        .makeApiClient(CoreV1Api)
+        .createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'privileged' } } });
+      await createTokenIssuer(namespace, 'borrow', {
+        issuer: 'https://tokens.borrow.example',
+        vault: {
+          address: capture.url,
+          caBundle: capture.caPem,
+          auth: { kubernetes: { role: 'anything', serviceAccountRef: { name: 'privileged' } } },
+        },
+      });
+      const issuer = await waitForIssuer('borrow', 'False/VaultAuthFailed', 30_000, namespace);
+      expect(issuer.status?.conditions?.find((c) => c.type === 'Ready')?.message).toContain(
+        `tokensmith may not request a token for ServiceAccount ${namespace}/privileged: the namespace opts in ` +
+          "with a Role granting create on serviceaccounts/token for resourceNames [privileged], bound to tokensmith's ServiceAccount",
+      );
+      expect(capture.captured).toEqual([]);
+    } finally {
+      await capture.close();
+    }
   });
 });

@@ -5,6 +5,7 @@
  * dies. Free of the test runner, so benchmarks use it too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasSetpriv } from '../env/process.ts';
 import { REPO_ROOT } from '../env/settings.ts';
@@ -127,4 +128,19 @@ export async function stopAllControllers(): Promise<void> {
         }),
     ),
   );
+}
+
+/** CPU time and memory of a process (a controller's `pid`), from /proc; undefined once it is gone. */
+export function processStats(pid: number): { cpuMs: number; rssBytes: number; peakRssBytes: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (100/s)
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key: string) =>
+      Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+    return { cpuMs: ticks * 10, rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM') };
+  } catch {
+    return undefined;
+  }
 }

@@ -8,16 +8,14 @@
  * records anything a redirect would send it (nothing may arrive).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { createServer } from 'node:https';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokensmithError } from '../../../src/errors.ts';
 import { systemClock } from '../../../src/util/clock.ts';
 import { VaultBreakers } from '../../../src/vault/breaker.ts';
 import { VaultClient } from '../../../src/vault/client.ts';
-import { createCertificateAuthority } from '../../env/pki.ts';
+import { startCaptureServer, type CaptureServer } from '../../support/captureServer.ts';
 import { adminKubeConfig, createNamespace } from '../../support/environment.ts';
 import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../../support/operator.ts';
 import {
@@ -32,34 +30,17 @@ import {
 } from '../../support/resources.ts';
 
 const HOSTILE_TOKEN = 'hostile-namespace-vault-token';
+let capture: CaptureServer;
 let caPem: string;
-const hostile: Server[] = [];
-let capture: Server;
 /** One hostile server per misbehaviour, so that each has a breaker of its own. */
 const urls: Record<string, string> = {};
 let captureUrl: string;
-const captured: string[] = [];
-const open = new Set<Duplex>();
-
-async function listen(server: Server): Promise<string> {
-  server.on('connection', (socket) => {
-    open.add(socket);
-    socket.on('close', () => open.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+let captured: string[];
 
 beforeAll(async () => {
-  const ca = await createCertificateAuthority('hostile-vault-ca');
-  const cert = await ca.issue({ commonName: '127.0.0.1', ipAddresses: ['127.0.0.1'], usage: 'server' });
-  caPem = ca.certPem;
-  const tls = { cert: cert.certPem, key: cert.keyPem };
-  capture = createServer(tls, (req, res) => {
-    captured.push(`${req.method ?? ''} ${req.url ?? ''} token=${String(req.headers['x-vault-token'])}`);
-    res.end('{}');
-  });
-  captureUrl = await listen(capture);
+  // Anything a redirect would send elsewhere arrives here (nothing may).
+  capture = await startCaptureServer('hostile-vault');
+  ({ caPem, captured, url: captureUrl } = capture);
   // The path says how to misbehave: /trickle, /huge or /redirect as the mount of whatever is asked.
   const misbehave = (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '';
@@ -80,15 +61,12 @@ beforeAll(async () => {
     }
   };
   for (const mode of ['trickle', 'huge', 'redirect']) {
-    const server = createServer(tls, misbehave);
-    hostile.push(server);
-    urls[mode] = await listen(server);
+    urls[mode] = await capture.listen(createServer(capture.tls, misbehave));
   }
 });
 
 afterAll(async () => {
-  for (const socket of open) socket.destroy();
-  await Promise.all([...hostile, capture].map((s) => new Promise((resolve) => s.close(resolve))));
+  await capture.close();
 });
 
 function hostileClient(mode: string, breaker?: VaultBreakers): VaultClient {
