@@ -131,7 +131,9 @@ export async function stopAllControllers(): Promise<void> {
 }
 
 /** CPU time and memory of a process (a controller's `pid`), from /proc; undefined once it is gone. */
-export function processStats(pid: number): { cpuMs: number; rssBytes: number; peakRssBytes: number } | undefined {
+export function processStats(
+  pid: number,
+): { cpuMs: number; rssBytes: number; peakRssBytes: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
