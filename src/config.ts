@@ -124,9 +124,9 @@ export const FLAGS = {
   'vault-transit-mount': { type: 'string', help: 'default transit mount for signing keys (default transit)' },
   'vault-qps': {
     type: 'string',
-    help: 'requests per second toward Vault (default 50; burst --vault-burst, default 100)',
+    help: 'requests per second toward each Vault server (default 50; burst --vault-burst, default 100)',
   },
-  'vault-burst': { type: 'string', help: 'request burst toward Vault (default 100)' },
+  'vault-burst': { type: 'string', help: 'request burst toward each Vault server (default 100)' },
   'vault-timeout': {
     type: 'string',
     help: 'deadline of each Vault request as a whole, however slowly a server answers (default 10s, at least 1s)',

@@ -33,7 +33,7 @@ import { createWorkQueue, type WorkQueue } from './kube/workQueue.ts';
 import { createWorkloadRestarter } from './kube/workloads.ts';
 import type { Logger } from './log.ts';
 import type { Clock } from './ports.ts';
-import { createRequestLimiter } from './util/rateLimiter.ts';
+import { createRequestLimiter, limiterPerKey } from './util/rateLimiter.ts';
 
 export interface OperatorOptions {
   config: Config;
@@ -59,7 +59,9 @@ export interface Operator {
 export function startOperator(options: OperatorOptions): Operator {
   const { config, kubeConfig, log, clock } = options;
   const kubeLimiter = createRequestLimiter({ qps: config.kube.qps, burst: config.kube.burst, clock });
-  const vaultLimiter = createRequestLimiter({ qps: config.vault.qps, burst: config.vault.burst, clock });
+  // Each Vault server has the limits of its own: a namespace's slow or flooded Vault spends only its
+  // own budget, and within one server namespaces take turns (the work queues' request groups).
+  const vaultLimiter = limiterPerKey({ qps: config.vault.qps, burst: config.vault.burst, clock });
   const common: InformerCommon = {
     limiter: kubeLimiter,
     clock,

@@ -37,7 +37,8 @@ export class IssuerRuntimes {
   private readonly entries = new Map<string, Entry>();
   private readonly config: Config;
   private readonly sources: CredentialSources;
-  private readonly limiter: RequestLimiter;
+  /** The limiter of a Vault server, by address: each server has its own rate and concurrency. */
+  private readonly limiter: (address: string) => RequestLimiter;
   private readonly log: Logger;
   private readonly clock: Clock;
   /** One breaker per Vault address, shared by every issuer that names it. */
@@ -47,7 +48,7 @@ export class IssuerRuntimes {
   constructor(options: {
     config: Config;
     sources: CredentialSources;
-    limiter: RequestLimiter;
+    limiter: (address: string) => RequestLimiter;
     log: Logger;
     clock?: Clock;
   }) {

@@ -11,6 +11,7 @@ import type { Clock } from '../ports.ts';
 import { backoffDelay, type BackoffOptions } from '../util/backoff.ts';
 import { systemClock } from '../util/clock.ts';
 import { DueHeap } from '../util/dueHeap.ts';
+import { withRequestGroup } from '../util/requestGroup.ts';
 import { silentLogger, type WarnLogger } from '../util/logger.ts';
 
 /** What a reconcile asks of the queue when it succeeds. */
@@ -40,7 +41,8 @@ export interface WorkQueueOptions {
    * The group a key belongs to (e.g. its namespace). Ready keys are taken from the groups in turn,
    * and while keys of other groups are waiting, no group has more than `maxInFlightPerGroup` keys
    * in flight: one tenant's burst, or its slow Vault, cannot take every worker from the others.
-   * Default: one group (plain FIFO).
+   * The handler runs inside the key's group (src/util/requestGroup.ts), so request limiters let the
+   * groups take turns too. Default: one group (plain FIFO).
    */
   groupOf?: (key: string) => string;
   /** Keys of one group in flight at most while other groups wait. Default: the concurrency. */
@@ -204,7 +206,7 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
     let failed = false;
     try {
       await Promise.resolve(); // never run a handler inside the add() that made the key ready
-      const value: unknown = await run(key);
+      const value: unknown = await withRequestGroup(groupOf(key), () => run(key));
       if (typeof value === 'object' && value !== null) result = value;
     } catch (err) {
       error = err;

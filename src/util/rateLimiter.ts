@@ -5,6 +5,7 @@
  */
 import type { Clock, RequestLimiter } from '../ports.ts';
 import { systemClock } from './clock.ts';
+import { currentRequestGroup } from './requestGroup.ts';
 
 /** Limits for createRequestLimiter; every field is optional. */
 export interface RequestLimiterOptions {
@@ -30,11 +31,41 @@ export const DEFAULT_QPS = 50;
 export const DEFAULT_BURST = 100;
 export const DEFAULT_MAX_CONCURRENT = 16;
 
+/** Callers of one group waiting to start, oldest first (amortised O(1) dequeue). */
+class Line {
+  private items: (() => void)[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(start: () => void): void {
+    this.items.push(start);
+  }
+
+  shift(): (() => void) | undefined {
+    const start = this.items[this.head];
+    this.head += 1;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return start;
+  }
+}
+
 /**
- * A token bucket (`qps`, `burst`) combined with a concurrency bound (`maxConcurrent`). Requests
- * start strictly in the order run() was called (FIFO, so a stream of cheap calls cannot starve an
- * earlier one), each taking one token and one slot. Waiting costs nothing: one timer for the next
- * token when the head of the line lacks one; otherwise the next settling request starts it.
+ * A token bucket (`qps`, `burst`) combined with a concurrency bound (`maxConcurrent`). Each request
+ * takes one token and one slot. Waiting requests are grouped by the request group of their caller
+ * (src/util/requestGroup.ts: the namespace a work queue is reconciling), the groups take turns,
+ * and within a group requests start in the order run() was called: a namespace with a thousand
+ * requests waiting delays another namespace's next request by one, not by a thousand, and a
+ * stream of cheap calls cannot starve an earlier one. Waiting costs nothing: one timer for the
+ * next token when the next in turn lacks one; otherwise the next settling request starts it.
  * A request's own failure is passed through unchanged. Throws RangeError for invalid limits.
  */
 export function createRequestLimiter(options: RequestLimiterOptions = {}): MeteredRequestLimiter {
@@ -49,9 +80,11 @@ export function createRequestLimiter(options: RequestLimiterOptions = {}): Meter
     throw new RangeError(`maxConcurrent must be an integer >= 1, got ${maxConcurrent}`);
   }
 
-  // Callers waiting to start, oldest first; `head` indexes the oldest (amortised O(1) dequeue).
-  let waiters: (() => void)[] = [];
-  let head = 0;
+  // The lines of groups with callers waiting, in turn order; `turn` indexes the next to start.
+  const lines = new Map<string, Line>();
+  const turns: string[] = [];
+  let turn = 0;
+  let waiting = 0;
   let tokens = burst;
   let refilledAt = clock.now().getTime();
   let inFlight = 0;
@@ -64,8 +97,23 @@ export function createRequestLimiter(options: RequestLimiterOptions = {}): Meter
     refilledAt = now;
   };
 
+  const takeNext = (): (() => void) | undefined => {
+    turn %= turns.length;
+    const group = turns[turn] as string;
+    const line = lines.get(group) as Line;
+    const start = line.shift();
+    waiting -= 1;
+    if (line.length === 0) {
+      lines.delete(group);
+      turns.splice(turn, 1); // the next group moves into this turn
+    } else {
+      turn += 1;
+    }
+    return start;
+  };
+
   const pump = () => {
-    while (head < waiters.length && inFlight < maxConcurrent) {
+    while (waiting > 0 && inFlight < maxConcurrent) {
       refill();
       if (tokens < 1 - 1e-9) {
         cancelTimer ??= clock.setTimer(
@@ -79,29 +127,32 @@ export function createRequestLimiter(options: RequestLimiterOptions = {}): Meter
       }
       tokens = Math.max(0, tokens - 1);
       inFlight += 1;
-      const start = waiters[head] as () => void;
-      head += 1;
-      if (head === waiters.length) {
-        waiters = [];
-        head = 0;
-      } else if (head >= 1024 && head * 2 >= waiters.length) {
-        waiters = waiters.slice(head);
-        head = 0;
-      }
-      start();
+      takeNext()?.();
     }
+  };
+
+  const enqueue = (start: () => void) => {
+    const group = currentRequestGroup();
+    let line = lines.get(group);
+    if (!line) {
+      line = new Line();
+      lines.set(group, line);
+      turns.push(group);
+    }
+    line.push(start);
+    waiting += 1;
   };
 
   return {
     get waiting() {
-      return waiters.length - head;
+      return waiting;
     },
     get inFlight() {
       return inFlight;
     },
     async run<T>(request: () => Promise<T>): Promise<T> {
       await new Promise<void>((resolve) => {
-        waiters.push(resolve);
+        enqueue(resolve);
         pump();
       });
       try {
@@ -111,5 +162,28 @@ export function createRequestLimiter(options: RequestLimiterOptions = {}): Meter
         pump();
       }
     },
+  };
+}
+
+/**
+ * One limiter per key (a Vault server's address), each with `options`: a slow or flooded server
+ * spends only its own budget. Limiters with nothing waiting or in flight are dropped once more than
+ * `maxIdle` keys are known, so a stream of distinct addresses cannot grow the map without bound.
+ */
+export function limiterPerKey(
+  options: RequestLimiterOptions,
+  maxIdle = 256,
+): (key: string) => MeteredRequestLimiter {
+  const limiters = new Map<string, MeteredRequestLimiter>();
+  return (key) => {
+    let limiter = limiters.get(key);
+    if (!limiter) {
+      if (limiters.size >= maxIdle) {
+        for (const [other, l] of limiters) if (l.waiting === 0 && l.inFlight === 0) limiters.delete(other);
+      }
+      limiter = createRequestLimiter(options);
+      limiters.set(key, limiter);
+    }
+    return limiter;
   };
 }

@@ -46,11 +46,16 @@ export class VaultBreakers implements VaultBreakerPort {
     this.open.delete(address);
   }
 
+  /**
+   * Opens the breaker, or doubles its window when the server misbehaves again after it. Requests
+   * that were in flight together and fail while it is open count once: six workers meeting the
+   * same deadline are one misbehaviour, not six doublings.
+   */
   misbehaved(address: string): void {
-    const failures = (this.open.get(address)?.failures ?? 0) + 1;
-    this.open.set(address, {
-      failures,
-      until: this.clock.now().getTime() + backoffDelay(failures, this.backoff, () => 0),
-    });
+    const state = this.open.get(address);
+    const now = this.clock.now().getTime();
+    if (state && state.until > now) return;
+    const failures = (state?.failures ?? 0) + 1;
+    this.open.set(address, { failures, until: now + backoffDelay(failures, this.backoff, () => 0) });
   }
 }

@@ -26,8 +26,12 @@ export interface VaultConnection {
   /** The name to check Vault's certificate against (and send as SNI); default: the address host. */
   tlsServerName?: string;
   auth: VaultAuth;
-  /** Bounds rate and concurrency; every request, logins included, goes through it. Default: none. */
-  limiter?: RequestLimiter;
+  /**
+   * Bounds rate and concurrency; every request, logins included, goes through it. A function is
+   * asked for the limiter of this client's server (its normalised address), so that each Vault
+   * server has limits of its own. Default: none.
+   */
+  limiter?: RequestLimiter | ((address: string) => RequestLimiter);
   logger?: VaultLogger;
   /** Deadline of each request as a whole (connect to last byte), in milliseconds; default 10 000. */
   timeoutMs?: number;
@@ -71,7 +75,8 @@ export class VaultClient {
   constructor(connection: VaultConnection) {
     const url = parseAddress(connection.address);
     this.address = `${url.origin}${url.pathname}`.replace(/\/+$/, '');
-    this.limiter = connection.limiter;
+    this.limiter =
+      typeof connection.limiter === 'function' ? connection.limiter(this.address) : connection.limiter;
     this.logger = connection.logger;
     this.breaker = connection.breaker;
     const timeout = connection.timeoutMs ?? DEFAULT_TIMEOUT_MS;

@@ -134,12 +134,16 @@ export class TokenPolicyReconciler {
         : `${ERRORS.KubernetesRequestFailed.summary}: ${safe.message}`;
       log.warn({ err: safe }, 'reconcile failed');
       this.deps.events.record(policy, { type: 'Warning', reason, action: 'Reconcile', note: message });
-      if (record === undefined && issuer)
-        record = await issuer.store
-          .read(key)
-          .then((r) => r?.value)
-          .catch(() => undefined);
-      await this.writeStatus(policy, record, settings, { ready: false, reason, message }).catch(
+      // What Vault holds, if it can be read now; else the status keeps what it last knew (an
+      // unreachable Vault does not make the issued version disappear from kubectl).
+      let known: PolicyTokenRecord | undefined | 'unknown' = record ?? 'unknown';
+      if (known === 'unknown' && issuer) {
+        known = await issuer.store.read(key).then(
+          (r) => r?.value,
+          (): 'unknown' => 'unknown',
+        );
+      }
+      await this.writeStatus(policy, known, settings, { ready: false, reason, message }).catch(
         (statusErr: unknown) => {
           log.warn({ err: safeErrorFields(statusErr) }, 'status write failed');
         },
@@ -408,7 +412,7 @@ export class TokenPolicyReconciler {
 
   private async writeStatus(
     policy: TokenPolicy,
-    record: PolicyTokenRecord | undefined,
+    record: PolicyTokenRecord | undefined | 'unknown',
     settings: PolicySettings | undefined,
     outcome: ReadyOutcome,
   ): Promise<void> {

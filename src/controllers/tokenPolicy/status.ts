@@ -18,13 +18,22 @@ export function policyStatus(options: {
   previous: TokenPolicyStatus | undefined;
   generation: number | undefined;
   now: Date;
-  record: PolicyTokenRecord | undefined;
+  /** What Vault holds; 'unknown' when it could not be read (the previous status is kept). */
+  record: PolicyTokenRecord | undefined | 'unknown';
   renewBeforeMs: number | undefined;
   overlapMs?: number | undefined;
   outcome: ReadyOutcome;
 }): TokenPolicyStatus {
-  const { previous, record, now } = options;
+  const { previous, now } = options;
   const conditions = setReady(previous?.conditions, options.outcome, now, options.generation);
+  if (options.record === 'unknown') {
+    return {
+      ...previous,
+      ...(options.generation === undefined ? {} : { observedGeneration: options.generation }),
+      conditions,
+    };
+  }
+  const record = options.record;
   const active = activeVersion(record);
   const status: TokenPolicyStatus = {
     ...(options.generation === undefined ? {} : { observedGeneration: options.generation }),

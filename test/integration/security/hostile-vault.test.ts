@@ -16,8 +16,8 @@ import { systemClock } from '../../../src/util/clock.ts';
 import { VaultBreakers } from '../../../src/vault/breaker.ts';
 import { VaultClient } from '../../../src/vault/client.ts';
 import { startCaptureServer, type CaptureServer } from '../../support/captureServer.ts';
-import { adminKubeConfig, createNamespace } from '../../support/environment.ts';
-import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../../support/operator.ts';
+import { adminKubeConfig } from '../../support/environment.ts';
+import type { TestOperator } from '../../support/operator.ts';
 import {
   annotateObject,
   createPolicy,
@@ -28,6 +28,7 @@ import {
   waitForIssuer,
   waitForPolicy,
 } from '../../support/resources.ts';
+import { createVaultTokenSecret, startTenantAndBystanders } from '../../support/tenants.ts';
 
 const HOSTILE_TOKEN = 'hostile-namespace-vault-token';
 let capture: CaptureServer;
@@ -136,25 +137,8 @@ describe('the controller with a hostile TokenIssuer in one namespace', () => {
   let operator: TestOperator;
 
   beforeAll(async () => {
-    tenant = await createNamespace('hostile');
-    bystanders = await createNamespace('bystanders');
-    const transitMount = await enableEngine('transit', 'transit');
-    operator = await startTestOperator({
-      ...testConfig({ namespace: bystanders, transitMount, vaultTimeoutMs: 1500 }),
-      namespaces: [tenant, bystanders],
-    });
-    await adminKubeConfig()
-      .makeApiClient(CoreV1Api)
-      .createNamespacedSecret({
-        namespace: tenant,
-        body: {
-          metadata: {
-            name: 'vault-token',
-            annotations: { 'tokensmith.dev/vault-credentials-for': 'trickle, huge,redirect' },
-          },
-          stringData: { token: HOSTILE_TOKEN },
-        },
-      });
+    ({ tenant, bystanders, operator } = await startTenantAndBystanders('hostile'));
+    await createVaultTokenSecret(tenant, 'vault-token', HOSTILE_TOKEN, 'trickle, huge,redirect');
     // A Secret the namespace did not mark for any issuer (say, another team's database password).
     await adminKubeConfig()
       .makeApiClient(CoreV1Api)

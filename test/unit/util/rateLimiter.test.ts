@@ -1,10 +1,15 @@
 /**
  * The request limiter on a fake clock: when requests start under the token bucket (burst, then
- * qps), the concurrency bound, FIFO order, refill after idling, failures passed through, and
- * waiting on one timer rather than polling.
+ * qps), the concurrency bound, FIFO order, refill after idling, failures passed through,
+ * waiting on one timer rather than polling, and request groups (namespaces) taking turns.
  */
 import { describe, expect, it } from 'vitest';
-import { createRequestLimiter, type RequestLimiterOptions } from '../../../src/util/rateLimiter.ts';
+import {
+  createRequestLimiter,
+  limiterPerKey,
+  type RequestLimiterOptions,
+} from '../../../src/util/rateLimiter.ts';
+import { withRequestGroup } from '../../../src/util/requestGroup.ts';
 import { FakeClock, settle } from '../../support/fakeClock.ts';
 
 function harness(options: Omit<RequestLimiterOptions, 'clock'>) {
@@ -104,6 +109,73 @@ describe('concurrency bound', () => {
     ).rejects.toBe(failure);
     expect(await h.send(7)).toBe(7);
     expect(h.limiter.inFlight).toBe(0);
+  });
+});
+
+describe('request groups', () => {
+  /** Sends request `id` as work of `group`, as a work queue's handler would. */
+  const sendAs = (h: ReturnType<typeof harness>, group: string, id: number) =>
+    withRequestGroup(group, () => h.send(id));
+
+  it('lets groups take turns: a flood of one namespace delays another by one request, not all', async () => {
+    const h = harness({ qps: 10, burst: 1, maxConcurrent: 100 });
+    for (let i = 0; i < 100; i++) void sendAs(h, 'flood', i);
+    void sendAs(h, 'quiet', 1000);
+    void sendAs(h, 'quiet', 1001);
+    await h.clock.advance(1_000);
+    // flood's first had the burst token and its second is first in turn; then the groups
+    // alternate, one token (100 ms) each: quiet is done at 400 ms, not after flood's 10 s.
+    expect(h.started.map((s) => s.id)).toEqual([0, 1, 1000, 2, 1001, 3, 4, 5, 6, 7, 8]);
+    expect(h.startTimes().slice(0, 5)).toEqual([0, 100, 200, 300, 400]);
+  });
+
+  it('keeps each group FIFO and serves groups round robin as slots free', async () => {
+    const h = harness({ qps: Infinity, maxConcurrent: 1 });
+    void sendAs(h, 'a', 1);
+    for (const [group, id] of [
+      ['a', 2],
+      ['a', 3],
+      ['b', 10],
+      ['c', 20],
+      ['b', 11],
+    ] as const) {
+      void sendAs(h, group, id);
+    }
+    await settle();
+    for (const id of [1, 2, 10, 20, 3, 11]) {
+      h.release(id);
+      await settle();
+    }
+    expect(h.started.map((s) => s.id)).toEqual([1, 2, 10, 20, 3, 11]);
+    expect(h.limiter.waiting).toBe(0);
+  });
+
+  it('puts requests made outside any group into one group of their own', async () => {
+    const h = harness({ qps: Infinity, maxConcurrent: 1 });
+    void h.send(1, false);
+    void sendAs(h, 'ns', 2);
+    void h.send(3);
+    void sendAs(h, 'ns', 4);
+    await settle();
+    h.release(1);
+    await h.clock.advance(10);
+    expect(h.started.map((s) => s.id)).toEqual([1, 2, 3, 4]);
+  });
+});
+
+describe('limiterPerKey', () => {
+  it('gives each server a budget of its own and forgets idle ones past the bound', async () => {
+    const clock = new FakeClock();
+    const limiterFor = limiterPerKey({ qps: 1, burst: 1, clock }, 2);
+    const slow = limiterFor('https://slow.example');
+    const order: string[] = [];
+    for (let i = 0; i < 5; i++) void slow.run(() => Promise.resolve(order.push(`slow${i}`)));
+    await limiterFor('https://fast.example').run(() => Promise.resolve(order.push('fast')));
+    expect(order).toEqual(['slow0', 'fast']);
+    expect(limiterFor('https://slow.example')).toBe(slow);
+    await clock.advance(10_000);
+    limiterFor('https://third.example'); // past the bound: the idle ones go
+    expect(limiterFor('https://slow.example')).not.toBe(slow);
   });
 });
 

@@ -29,14 +29,25 @@ describe('VaultBreakers', () => {
     expect(refusal(breakers, A)).toBeUndefined(); // half open: one more try
     breakers.misbehaved(A);
     expect(refusal(breakers, A)).toMatch(/for 10 s/);
-    for (let i = 0; i < 10; i++) breakers.misbehaved(A);
+    for (let i = 0; i < 10; i++) {
+      await clock.advance(300_000);
+      breakers.misbehaved(A);
+    }
     expect(refusal(breakers, A)).toMatch(/for 300 s/);
+  });
+
+  it('counts requests that fail together while it is open as one misbehaviour', () => {
+    const clock = new FakeClock();
+    const breakers = new VaultBreakers({ clock });
+    for (let i = 0; i < 6; i++) breakers.misbehaved(A); // six workers met the same deadline
+    expect(refusal(breakers, A)).toMatch(/for 5 s/);
   });
 
   it('closes as soon as the server answers', async () => {
     const clock = new FakeClock();
     const breakers = new VaultBreakers({ clock });
     breakers.misbehaved(A);
+    await clock.advance(5_000);
     breakers.misbehaved(A);
     await clock.advance(10_000);
     breakers.answered(A);

@@ -1,0 +1,67 @@
+/**
+ * A TokenPolicy's status from its Vault record: the active version's fields, the versions list,
+ * and, when Vault could not be read, the last known status kept under the new condition (an
+ * unreachable Vault does not make the issued version vanish from `kubectl get`).
+ */
+import { describe, expect, it } from 'vitest';
+import { policyStatus } from '../../../src/controllers/tokenPolicy/status.ts';
+import { active, at, HOUR, record, retiring, T0, version } from '../../support/builders.ts';
+
+const issued = { ready: true, reason: 'Issued', message: 'token version 2 is in Secret s' } as const;
+const unreachable = { ready: false, reason: 'VaultUnreachable', message: 'Vault did not answer' } as const;
+
+describe('policyStatus', () => {
+  const held = record(2, version(1, retiring(0)), version(2, active()));
+  const ok = policyStatus({
+    previous: undefined,
+    generation: 3,
+    now: T0,
+    record: held,
+    renewBeforeMs: HOUR,
+    overlapMs: HOUR,
+    outcome: issued,
+  });
+
+  it('shows the active version and the versions, newest first', () => {
+    expect(ok).toMatchObject({
+      observedGeneration: 3,
+      currentVersion: 2,
+      fingerprint: 'sha256:hash-2',
+      expiresAt: at(24 * HOUR).toISOString(),
+      nextRotationAt: at(23 * HOUR).toISOString(),
+    });
+    expect(ok.versions?.map((v) => [v.version, v.state, v.retireAt])).toEqual([
+      [2, 'active', undefined],
+      [1, 'retiring', at(HOUR).toISOString()],
+    ]);
+  });
+
+  it('keeps what it last knew when Vault cannot be read, under the new condition', () => {
+    const failed = policyStatus({
+      previous: ok,
+      generation: 3,
+      now: at(HOUR),
+      record: 'unknown',
+      renewBeforeMs: HOUR,
+      outcome: unreachable,
+    });
+    expect({ ...failed, conditions: undefined }).toEqual({ ...ok, conditions: undefined });
+    expect(failed.conditions?.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'VaultUnreachable',
+    });
+  });
+
+  it('shows no version when Vault holds none', () => {
+    const none = policyStatus({
+      previous: ok,
+      generation: 4,
+      now: at(HOUR),
+      record: undefined,
+      renewBeforeMs: HOUR,
+      outcome: unreachable,
+    });
+    expect(none.currentVersion).toBeUndefined();
+    expect(none.versions).toBeUndefined();
+  });
+});
