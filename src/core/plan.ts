@@ -16,6 +16,13 @@
  * retiring versions that carry such a kid are revoked at once, and an active one is replaced with
  * no overlap (mint reason KeyCompromised). The decision is level-based, so the policy keeps
  * re-minting until no active or retiring version carries a compromised kid.
+ *
+ * Revocation never waits for minting. When no token may be minted now (`mintBlocked`: a guardrail
+ * the spec violates, an issuer that is not ready, a namespace the issuer no longer serves), every
+ * step that needs no new token still runs: a revoke request revokes the versions it names at once
+ * (there is no replacement to publish first), a version signed by a leaked key is revoked, the
+ * Secret is cleared of a token that is no longer valid (`clear`), overlaps end, and old versions
+ * are pruned. The mint that is wanted is reported in `none.blockedMint`.
  */
 import type { HandledRequests, PolicyTokenRecord, TokenVersionRecord } from './records.ts';
 
@@ -61,7 +68,9 @@ export type PlanStep =
       handles?: HandledRequests;
     }
   | { kind: 'prune'; versions: number[] }
-  | { kind: 'none'; nextCheckAt?: Date };
+  /** The Secret holds a token that is no longer valid and no replacement can be minted: remove it. */
+  | { kind: 'clear' }
+  | { kind: 'none'; nextCheckAt?: Date; blockedMint?: MintReason };
 
 export interface PlanInput {
   now: Date;
@@ -79,6 +88,8 @@ export interface PlanInput {
   nextScheduledAt?: Date;
   /** Kids of the issuer's signing keys reported compromised: JWTs they signed must go at once. */
   compromisedKids?: ReadonlySet<string>;
+  /** No token may be minted now; every other step still runs. Default false. */
+  mintBlocked?: boolean;
 }
 
 const ms = (iso: string | undefined) => (iso ? Date.parse(iso) : Number.NaN);
@@ -118,7 +129,9 @@ function pendingStep(input: PlanInput, pending: TokenVersionRecord): PlanStep {
   if (signedByCompromisedKey(input, pending)) {
     return { kind: 'revoke', versions: [pending.version], reason: 'KeyCompromised' };
   }
-  if (ms(pending.expiresAt) > now && pending.specHash === input.specHash) {
+  // Not published yet, and minting is blocked (say, a guardrail narrowed after it was minted): the
+  // version in flight would not be minted now, so it is not published either.
+  if (ms(pending.expiresAt) > now && pending.specHash === input.specHash && !input.mintBlocked) {
     return { kind: 'publish', version: pending.version };
   }
   return { kind: 'revoke', versions: [pending.version], reason: 'Abandoned' };
@@ -160,6 +173,13 @@ function revocationStep(input: PlanInput, active: TokenVersionRecord | undefined
     return { kind: 'revoke', versions: retiring, reason: 'Compromised', handles: { revoke: request.value } };
   }
   if (!active) return undefined; // the mint that follows handles it
+  if (input.mintBlocked) {
+    // No replacement can be minted: revoke at once rather than wait for one.
+    const versions = (input.record?.versions ?? [])
+      .filter((v) => v.version === active.version || (request.scope === 'all' && v.state === 'retiring'))
+      .map((v) => v.version);
+    return { kind: 'revoke', versions, reason: 'Compromised', handles: handledBy(input.requests) };
+  }
   return {
     kind: 'mint',
     reason: 'Compromised',
@@ -180,6 +200,7 @@ function keyCompromiseStep(input: PlanInput, active: TokenVersionRecord | undefi
     .map((v) => v.version);
   if (retiring.length > 0) return { kind: 'revoke', versions: retiring, reason: 'KeyCompromised' };
   if (!active || !signedByCompromisedKey(input, active)) return undefined;
+  if (input.mintBlocked) return { kind: 'revoke', versions: [active.version], reason: 'KeyCompromised' };
   return {
     kind: 'mint',
     reason: 'KeyCompromised',
@@ -235,8 +256,9 @@ export function planNextStep(input: PlanInput): PlanStep {
   const revocation = revocationStep(input, active) ?? keyCompromiseStep(input, active);
   if (revocation) return revocation;
   const reason = mintReason(input, active);
-  if (reason) return { kind: 'mint', reason, handles: handledBy(input.requests) };
+  if (reason && !input.mintBlocked) return { kind: 'mint', reason, handles: handledBy(input.requests) };
   if (active && !input.secretInSync) return { kind: 'sync', version: active.version };
+  if (!active && input.secretTokenHash !== undefined) return { kind: 'clear' };
 
   const overlapEnded = dueRevocations(input);
   if (overlapEnded) return overlapEnded;
@@ -244,5 +266,9 @@ export function planNextStep(input: PlanInput): PlanStep {
   if (prune.length > 0) return { kind: 'prune', versions: prune };
 
   const at = nextCheck(input, active);
-  return at ? { kind: 'none', nextCheckAt: at } : { kind: 'none' };
+  return {
+    kind: 'none',
+    ...(at ? { nextCheckAt: at } : {}),
+    ...(reason ? { blockedMint: reason } : {}),
+  };
 }

@@ -37,25 +37,7 @@ export class CachedIssuerResolver implements IssuerResolver {
     const issuer = this.lookup(ref, policy.namespace);
     if (!issuer)
       throw new TokensmithError('IssuerNotFound', `${what} does not exist; create it or fix spec.issuerRef`);
-    if (issuer.kind === 'ClusterTokenIssuer') {
-      const problem = admissionProblem({
-        issuerName: ref.name,
-        admission: issuer.spec.namespaces,
-        namespace: policy.namespace,
-        labels: this.namespaceLabels(policy.namespace),
-      });
-      if (problem) throw new TokensmithError('NamespaceNotAllowed', problem);
-    }
-    const ready = findCondition(issuer.status?.conditions, 'Ready');
-    if (issuer.status?.observedGeneration !== issuer.metadata?.generation || !ready) {
-      throw new TokensmithError(
-        'IssuerNotReady',
-        `${what} is not ready yet: tokensmith is still setting it up`,
-      );
-    }
-    if (ready.status !== 'True') {
-      throw new TokensmithError('IssuerNotReady', `${what} is not ready: ${ready.message}`);
-    }
+    const mintBlockedBy = this.mintBlock(issuer, ref, policy.namespace);
     const runtime = await this.runtimes.get(issuer);
     return {
       ref,
@@ -69,7 +51,36 @@ export class CachedIssuerResolver implements IssuerResolver {
           const token = await signJwt(r.keys, claims);
           return { token, kid: decodeProtectedHeader(token).kid ?? '' };
         }),
+      ...(mintBlockedBy ? { mintBlockedBy } : {}),
     };
+  }
+
+  /**
+   * Why `issuer` may not mint for a policy of `namespace` now. An issuer whose latest edit the
+   * issuer controller has not handled yet is still what it was: Ready=True stays ready (policies do
+   * not flap on every issuer edit); one never handled at all is still being set up.
+   */
+  private mintBlock(issuer: AnyIssuer, ref: IssuerRef, namespace: string): TokensmithError | undefined {
+    const what = describeRef(ref, namespace);
+    if (issuer.kind === 'ClusterTokenIssuer') {
+      const problem = admissionProblem({
+        issuerName: ref.name,
+        admission: issuer.spec.namespaces,
+        namespace,
+        labels: this.namespaceLabels(namespace),
+      });
+      if (problem) return new TokensmithError('NamespaceNotAllowed', problem);
+    }
+    const ready = findCondition(issuer.status?.conditions, 'Ready');
+    if (!ready) {
+      return new TokensmithError(
+        'IssuerNotReady',
+        `${what} is not ready yet: tokensmith is still setting it up`,
+      );
+    }
+    if (ready.status !== 'True')
+      return new TokensmithError('IssuerNotReady', `${what} is not ready: ${ready.message}`);
+    return undefined;
   }
 }
 

@@ -1,6 +1,6 @@
 /**
- * Builds the test servers (etcd, kube-apiserver, kubectl, Vault) from the Go modules pinned in
- * test/env/{etcd,kube,vault}, and caches the binaries under the user's cache directory keyed by
+ * Builds the test servers (etcd, kube-apiserver, kube-controller-manager, kubectl, Vault) from the
+ * Go modules pinned in test/env/{etcd,kube,kube-controller-manager,vault}, and caches the binaries under the user's cache directory keyed by
  * a hash of the module's go.mod, go.sum and the build recipe: a warm start finds
  * them at once, a changed pin rebuilds. A cold build takes many minutes, so progress is printed.
  */
@@ -55,6 +55,15 @@ const RECIPES: Recipe[] = [
     ldflags: `-s -w ${kubeVersionFlags}`,
   },
   {
+    // Its own module (same k8s.io/kubernetes pin) so that adding it left kube's cache key alone.
+    module: 'kube-controller-manager',
+    describe: `kube-controller-manager ${KUBE_VERSION} (k8s.io/kubernetes)`,
+    packages: ['k8s.io/kubernetes/cmd/kube-controller-manager'],
+    outputs: ['kube-controller-manager'],
+    tags: ['selinux', 'notest'],
+    ldflags: `-s -w ${kubeVersionFlags}`,
+  },
+  {
     module: 'vault',
     describe: 'Vault v1.21.0 (github.com/hashicorp/vault)',
     packages: ['github.com/hashicorp/vault'],
@@ -68,6 +77,7 @@ const RECIPES: Recipe[] = [
 export interface ServerBinaries {
   etcd: string;
   kubeApiserver: string;
+  kubeControllerManager: string;
   kubectl: string;
   vault: string;
 }
@@ -262,6 +272,7 @@ export async function ensureServerBinaries(options: BuildOptions): Promise<Serve
   return {
     etcd: join(dir('etcd'), 'etcd'),
     kubeApiserver: join(dir('kube'), 'kube-apiserver'),
+    kubeControllerManager: join(dir('kube-controller-manager'), 'kube-controller-manager'),
     kubectl: join(dir('kube'), 'kubectl'),
     vault: join(dir('vault'), 'vault'),
   };

@@ -19,6 +19,7 @@ import type { ServerBinaries } from './binaries.ts';
 import { installCrds } from './crds.ts';
 import { startEtcd, type RunningEtcd } from './etcd.ts';
 import { startKubeApiserver, type RunningKubeApiserver } from './kubeApiserver.ts';
+import { startKubeControllerManager, type RunningKubeControllerManager } from './kubeControllerManager.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { startVault, type RunningVault } from './vault.ts';
 
@@ -74,11 +75,12 @@ function sweepAbandoned(parent: string): void {
   }
 }
 
-/** A running etcd, kube-apiserver and Vault. Call stop() to tear everything down. */
+/** A running etcd, kube-apiserver, kube-controller-manager and Vault. stop() tears all down. */
 export class TestEnvironment {
   readonly connection: EnvironmentConnection;
   private readonly etcd: RunningEtcd;
   private readonly kube: RunningKubeApiserver;
+  private readonly controllerManager: RunningKubeControllerManager;
   private readonly vault: RunningVault;
   private stopping: Promise<void> | undefined;
 
@@ -86,11 +88,13 @@ export class TestEnvironment {
     connection: EnvironmentConnection;
     etcd: RunningEtcd;
     kube: RunningKubeApiserver;
+    controllerManager: RunningKubeControllerManager;
     vault: RunningVault;
   }) {
     this.connection = parts.connection;
     this.etcd = parts.etcd;
     this.kube = parts.kube;
+    this.controllerManager = parts.controllerManager;
     this.vault = parts.vault;
   }
 
@@ -140,6 +144,15 @@ export class TestEnvironment {
         const names = await installCrds(kubeConfig, options.crdDir);
         log(`applied ${names.length} CRDs from ${options.crdDir}`);
       }
+      // After the CRDs: its garbage collector knows their kinds from the start (it rediscovers
+      // resources only every 30 s).
+      const controllerManager = await startKubeControllerManager({
+        binary: options.binaries.kubeControllerManager,
+        kubeconfigPath,
+        dir,
+        env: options.env,
+      });
+      started.push(controllerManager.process);
       log(`test environment up in ${((Date.now() - t0) / 1000).toFixed(1)}s (${dir})`);
       return new TestEnvironment({
         connection: {
@@ -154,6 +167,7 @@ export class TestEnvironment {
         },
         etcd,
         kube,
+        controllerManager,
         vault,
       });
     } catch (err) {
@@ -189,9 +203,10 @@ export class TestEnvironment {
     });
   }
 
-  /** Stops Vault, kube-apiserver and etcd, and removes the environment's directory. Idempotent. */
+  /** Stops every server and removes the environment's directory. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      await this.controllerManager.process.stop();
       await Promise.all([this.vault.process.stop(), this.kube.process.stop()]);
       await this.etcd.process.stop();
       rmSync(this.connection.dir, { recursive: true, force: true });

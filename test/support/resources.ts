@@ -1,5 +1,5 @@
 /** Creating and reading tokensmith objects in tests. */
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, EventsV1Api } from '@kubernetes/client-node';
 import type { JSONWebKeySet } from 'jose';
 import type {
   ClusterTokenIssuer,
@@ -123,6 +123,35 @@ export async function readPolicy(namespace: string, name: string): Promise<Token
 
 export async function deletePolicy(namespace: string, name: string): Promise<void> {
   await customObjects().deleteNamespacedCustomObject({ ...G, namespace, plural: 'tokenpolicies', name });
+}
+
+/** Replaces a ClusterTokenIssuer's spec with `edit(spec)`, as `kubectl edit` does. */
+export async function editClusterIssuer(
+  name: string,
+  edit: (spec: ClusterTokenIssuerSpec) => ClusterTokenIssuerSpec,
+): Promise<void> {
+  const issuer = await readClusterIssuer(name);
+  await customObjects().replaceClusterCustomObject({
+    ...G,
+    plural: 'clustertokenissuers',
+    name,
+    body: { ...issuer, spec: edit(issuer.spec) },
+  });
+}
+
+/** `Reason: note` of the Events in `namespace` about the object with `uid`, oldest first. */
+export async function eventsAbout(namespace: string, uid: string | undefined): Promise<string[]> {
+  const list = await adminKubeConfig().makeApiClient(EventsV1Api).listNamespacedEvent({ namespace });
+  return list.items.filter((e) => e.regarding?.uid === uid).map((e) => `${e.reason ?? ''}: ${e.note ?? ''}`);
+}
+
+/** Deletes a TokenIssuer (with `namespace`) or a ClusterTokenIssuer (without). */
+export async function deleteIssuer(name: string, namespace?: string): Promise<void> {
+  if (namespace === undefined) {
+    await customObjects().deleteClusterCustomObject({ ...G, plural: 'clustertokenissuers', name });
+  } else {
+    await customObjects().deleteNamespacedCustomObject({ ...G, namespace, plural: 'tokenissuers', name });
+  }
 }
 
 /** The Ready condition of a policy as `status/reason`, for polling. */

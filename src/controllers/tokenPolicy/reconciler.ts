@@ -94,25 +94,21 @@ export class TokenPolicyReconciler {
     try {
       settings = policySettings(policy, { minRotationIntervalMs: this.deps.minRotationIntervalMs ?? 0 });
       issuer = await this.deps.issuers.resolve(settings.shape.issuer as IssuerRef, key);
-      const violation = checkGuardrails({
-        policy: key,
-        audiences: settings.shape.jwt?.audience ?? [],
-        scopes: settings.shape.scopes,
-        ttl: policy.spec.token.ttl,
-        ...(settings.shape.refresh ? { refreshTtl: formatDuration(settings.shape.refresh.ttlMs) } : {}),
-        ...(settings.shape.jwt
-          ? { subject: settings.shape.jwt.subject, claimNames: Object.keys(settings.shape.jwt.claims) }
-          : {}),
-        allowed: issuer.allowed,
-      });
-      if (violation) {
-        throw new TokensmithError(
-          'GuardrailViolated',
-          `${violation.message} (guardrail ${violation.guardrail})`,
-        );
-      }
-      const result = await this.converge(policy, identity, settings, issuer, log);
+      // What keeps this policy from minting now blocks only minting: revocations, overlap ends,
+      // drift repair and pruning still run (see plan.ts).
+      const blocked = issuer.mintBlockedBy ?? guardrailViolation(key, policy, settings, issuer);
+      const result = await this.converge(policy, identity, settings, issuer, log, blocked !== undefined);
       record = result.record;
+      let requeueAfterMs = result.nextCheckAt
+        ? Math.max(0, result.nextCheckAt.getTime() - this.deps.clock.now().getTime())
+        : undefined;
+      if (blocked) {
+        // Retryable (an issuer not ready yet): back off and try again. Terminal (a guardrail):
+        // say so once, and come back only when something is due (an overlap ending, an expiry).
+        if (blocked.retryable) throw blocked;
+        await this.reportFailure(policy, key, blocked, record, settings, issuer, log);
+        return requeueAfterMs === undefined ? {} : { requeueAfterMs };
+      }
       const active = activeVersion(record);
       const restartFailed = active ? await this.restartWorkloads(policy, key, settings, active) : false;
       await this.writeStatus(policy, record, settings, {
@@ -120,36 +116,48 @@ export class TokenPolicyReconciler {
         reason: READY_REASON.issued,
         message: `token version ${active?.version ?? '?'} (${active?.fingerprint ?? ''}) is in Secret ${settings.secret.name}, valid until ${active?.expiresAt ?? '?'}`,
       });
-      let requeueAfterMs = result.nextCheckAt
-        ? Math.max(0, result.nextCheckAt.getTime() - this.deps.clock.now().getTime())
-        : undefined;
       // A workload that could not be restarted still runs the old token: try again soon.
       if (restartFailed) requeueAfterMs = Math.min(requeueAfterMs ?? WORKLOAD_RETRY_MS, WORKLOAD_RETRY_MS);
       return requeueAfterMs === undefined ? {} : { requeueAfterMs };
     } catch (err) {
-      const safe = safeErrorFields(err);
-      const reason = isTokensmithError(err) ? err.reason : 'Unexpected';
-      const message = isTokensmithError(err)
-        ? err.message
-        : `${ERRORS.KubernetesRequestFailed.summary}: ${safe.message}`;
-      log.warn({ err: safe }, 'reconcile failed');
-      this.deps.events.record(policy, { type: 'Warning', reason, action: 'Reconcile', note: message });
-      // What Vault holds, if it can be read now; else the status keeps what it last knew (an
-      // unreachable Vault does not make the issued version disappear from kubectl).
-      let known: PolicyTokenRecord | undefined | 'unknown' = record ?? 'unknown';
-      if (known === 'unknown' && issuer) {
-        known = await issuer.store.read(key).then(
-          (r) => r?.value,
-          (): 'unknown' => 'unknown',
-        );
-      }
-      await this.writeStatus(policy, known, settings, { ready: false, reason, message }).catch(
-        (statusErr: unknown) => {
-          log.warn({ err: safeErrorFields(statusErr) }, 'status write failed');
-        },
-      );
+      // An issuer that is not Ready is the cause to show (its own status says what is wrong with
+      // its Vault), even when a Vault request of a step that mints nothing failed too.
+      await this.reportFailure(policy, key, issuer?.mintBlockedBy ?? err, record, settings, issuer, log);
       throw err;
     }
+  }
+
+  /** A Warning Event and Ready=False saying why, with what Vault holds if it can be read. */
+  private async reportFailure(
+    policy: TokenPolicy,
+    key: ObjectKey,
+    err: unknown,
+    record: PolicyTokenRecord | undefined,
+    settings: PolicySettings | undefined,
+    issuer: ResolvedIssuer | undefined,
+    log: Logger,
+  ): Promise<void> {
+    const safe = safeErrorFields(err);
+    const reason = isTokensmithError(err) ? err.reason : 'Unexpected';
+    const message = isTokensmithError(err)
+      ? err.message
+      : `${ERRORS.KubernetesRequestFailed.summary}: ${safe.message}`;
+    log.warn({ err: safe }, 'reconcile failed');
+    this.deps.events.record(policy, { type: 'Warning', reason, action: 'Reconcile', note: message });
+    // What Vault holds, if it can be read now; else the status keeps what it last knew (an
+    // unreachable Vault does not make the issued version disappear from kubectl).
+    let known: PolicyTokenRecord | undefined | 'unknown' = record ?? 'unknown';
+    if (known === 'unknown' && issuer) {
+      known = await issuer.store.read(key).then(
+        (r) => r?.value,
+        (): 'unknown' => 'unknown',
+      );
+    }
+    await this.writeStatus(policy, known, settings, { ready: false, reason, message }).catch(
+      (statusErr: unknown) => {
+        log.warn({ err: safeErrorFields(statusErr) }, 'status write failed');
+      },
+    );
   }
 
   /** Runs plan steps until none is left; returns the final record and when to look again. */
@@ -159,6 +167,7 @@ export class TokenPolicyReconciler {
     settings: PolicySettings,
     issuer: ResolvedIssuer,
     log: Logger,
+    mintBlocked: boolean,
   ): Promise<{ record: PolicyTokenRecord | undefined; nextCheckAt?: Date }> {
     const key = { namespace: identity.namespace, name: identity.name };
     const specHash = shapeHash(settings.shape);
@@ -217,6 +226,7 @@ export class TokenPolicyReconciler {
         requests: requests.pending,
         ...(requests.nextScheduledAt ? { nextScheduledAt: requests.nextScheduledAt } : {}),
         compromisedKids: issuer.compromisedKids,
+        mintBlocked,
       });
       if (step.kind === 'none')
         return { record, ...(step.nextCheckAt ? { nextCheckAt: step.nextCheckAt } : {}) };
@@ -310,6 +320,9 @@ export class TokenPolicyReconciler {
         const data = desiredSecretData(settings, version, record, now);
         return { secret: await this.deps.secrets.apply(desiredSecret(identity, settings, data)) };
       }
+      case 'clear':
+        // Applied without data, tokensmith's keys leave the Secret: no revoked token stays there.
+        return { secret: await this.deps.secrets.apply(desiredSecret(identity, settings, {})) };
       case 'activate':
         return write(withHandled(withActivated(record, step.version, now, step.onActivate), step.handles));
       case 'revoke':
@@ -478,3 +491,26 @@ function eventFor(
 }
 
 export const POLICY_API = { apiVersion: API_VERSION, kind: KIND.tokenPolicy } as const;
+
+/** The guardrail the policy's spec violates, as the error that blocks minting; undefined if none. */
+function guardrailViolation(
+  key: ObjectKey,
+  policy: TokenPolicy,
+  settings: PolicySettings,
+  issuer: ResolvedIssuer,
+): TokensmithError | undefined {
+  const violation = checkGuardrails({
+    policy: key,
+    audiences: settings.shape.jwt?.audience ?? [],
+    scopes: settings.shape.scopes,
+    ttl: policy.spec.token.ttl,
+    ...(settings.shape.refresh ? { refreshTtl: formatDuration(settings.shape.refresh.ttlMs) } : {}),
+    ...(settings.shape.jwt
+      ? { subject: settings.shape.jwt.subject, claimNames: Object.keys(settings.shape.jwt.claims) }
+      : {}),
+    allowed: issuer.allowed,
+  });
+  return violation
+    ? new TokensmithError('GuardrailViolated', `${violation.message} (guardrail ${violation.guardrail})`)
+    : undefined;
+}

@@ -11,13 +11,12 @@
  * TokenIssuers (namespaced) keep other test files' controllers away from these keys; the real
  * clock is used, since nothing here waits for a time to pass.
  */
-import { EventsV1Api } from '@kubernetes/client-node';
 import { createLocalJWKSet, decodeProtectedHeader, errors, jwtVerify, type JSONWebKeySet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenIssuer, TokenPolicy } from '../../../src/api/v1alpha1.generated.ts';
 import type { PolicyTokenRecord } from '../../../src/core/records.ts';
 import { defaultPathPrefix } from '../../../src/issuers/identity.ts';
-import { adminKubeConfig, createNamespace, uniqueName, vaultClient } from '../../support/environment.ts';
+import { createNamespace, uniqueName, vaultClient } from '../../support/environment.ts';
 import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../../support/operator.ts';
 import {
   annotateObject,
@@ -28,6 +27,7 @@ import {
   secretData,
   waitForPolicy,
   waitUntil,
+  eventsAbout,
 } from '../../support/resources.ts';
 import { issuerVaultSide } from '../../support/issuerVaultSide.ts';
 import { client, closeClients } from '../vault/support.ts';
@@ -106,10 +106,7 @@ function verify(token: string, jwks: JSONWebKeySet) {
 const kidOf = (token: string | undefined) => decodeProtectedHeader(token ?? '').kid;
 
 /** `Reason: note` of the Events about an object. */
-async function events(uid: string | undefined): Promise<string[]> {
-  const list = await adminKubeConfig().makeApiClient(EventsV1Api).listNamespacedEvent({ namespace });
-  return list.items.filter((e) => e.regarding?.uid === uid).map((e) => `${e.reason ?? ''}: ${e.note ?? ''}`);
-}
+const events = (uid: string | undefined) => eventsAbout(namespace, uid);
 
 /** A JWT policy (`jwt`) or an opaque one on the issuer, Issued. */
 async function policy(issuer: string, type: 'jwt' | 'opaque'): Promise<string> {

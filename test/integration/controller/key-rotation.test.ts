@@ -10,7 +10,6 @@
  * TokenIssuers (namespaced) keep other test files' controllers, which watch every
  * ClusterTokenIssuer, away from these keys.
  */
-import { EventsV1Api } from '@kubernetes/client-node';
 import {
   createLocalJWKSet,
   decodeJwt,
@@ -21,7 +20,7 @@ import {
 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenIssuer, TokenIssuerSpec } from '../../../src/api/v1alpha1.generated.ts';
-import { adminKubeConfig, createNamespace, uniqueName } from '../../support/environment.ts';
+import { createNamespace, uniqueName } from '../../support/environment.ts';
 import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../../support/operator.ts';
 import {
   annotateObject,
@@ -31,6 +30,7 @@ import {
   secretData,
   waitForPolicy,
   waitUntil,
+  eventsAbout,
 } from '../../support/resources.ts';
 import { ShiftableClock } from '../../support/shiftableClock.ts';
 import { issuerVaultSide } from '../../support/issuerVaultSide.ts';
@@ -114,12 +114,7 @@ async function mintThrough(issuer: string): Promise<string> {
 }
 
 /** `Reason: note` of the Events about the issuer. */
-async function events(issuer: TokenIssuer): Promise<string[]> {
-  const list = await adminKubeConfig().makeApiClient(EventsV1Api).listNamespacedEvent({ namespace });
-  return list.items
-    .filter((e) => e.regarding?.uid === issuer.metadata?.uid)
-    .map((e) => `${e.reason ?? ''}: ${e.note ?? ''}`);
-}
+const events = (issuer: TokenIssuer) => eventsAbout(namespace, issuer.metadata?.uid);
 
 const until = (iso: string | undefined) => new Date(iso ?? 0).getTime() - clock.now().getTime();
 

@@ -1,6 +1,7 @@
 /**
  * The JWKS ConfigMap is tokensmith's own, against the real servers: it carries an owner reference
- * to its issuer, an edit to it is undone, and tokensmith never takes over a ConfigMap of that name
+ * to its issuer, an edit to it is undone, it goes with its issuer (the real garbage collector of
+ * kube-controller-manager removes it), and tokensmith never takes over a ConfigMap of that name
  * that it did not create (a tenant could otherwise have tokensmith overwrite, and then own, any
  * ConfigMap whose name matches an issuer's JWKS name).
  */
@@ -9,7 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenIssuer } from '../../../src/api/v1alpha1.generated.ts';
 import { adminKubeConfig, createNamespace } from '../../support/environment.ts';
 import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../../support/operator.ts';
-import { createTokenIssuer, waitForIssuer } from '../../support/resources.ts';
+import { kubeStatus } from '../../../src/kube/apiErrors.ts';
+import {
+  createReadyClusterIssuer,
+  createTokenIssuer,
+  deleteIssuer,
+  waitForIssuer,
+} from '../../support/resources.ts';
 
 let namespace: string;
 let operator: TestOperator;
@@ -51,6 +58,28 @@ describe('the JWKS ConfigMap', () => {
       body: [{ op: 'replace', path: '/data/jwks.json', value: '{"keys":[{"kty":"oct","k":"forged"}]}' }],
     });
     await expect.poll(() => jwksOf('owned-jwks'), { timeout: 15_000 }).toBe(published);
+  });
+
+  it('goes with its issuer, namespaced or cluster-wide', async () => {
+    await createTokenIssuer(namespace, 'short-lived', { issuer: 'https://tokens.short-lived.example' });
+    await waitForIssuer('short-lived', 'True/KeyReady', 30_000, namespace);
+    const cluster = await createReadyClusterIssuer('jwks-gc', operator.config.vault.transitMount);
+    const clusterCm = { namespace, name: `clustertokenissuer-${cluster}-jwks` }; // cluster resource namespace
+    expect((await core().readNamespacedConfigMap(clusterCm)).metadata?.ownerReferences?.[0]?.kind).toBe(
+      'ClusterTokenIssuer',
+    );
+
+    await deleteIssuer('short-lived', namespace);
+    await deleteIssuer(cluster);
+    const gone = async (key: { namespace: string; name: string }) =>
+      core()
+        .readNamespacedConfigMap(key)
+        .then(
+          () => false,
+          (err: unknown) => kubeStatus(err) === 404,
+        );
+    await expect.poll(() => gone({ namespace, name: 'short-lived-jwks' }), { timeout: 60_000 }).toBe(true);
+    await expect.poll(() => gone(clusterCm), { timeout: 60_000 }).toBe(true);
   });
 
   it('is never taken over when someone else made a ConfigMap of that name', async () => {

@@ -304,6 +304,87 @@ describe('planNextStep', () => {
   });
 });
 
+describe('while minting is blocked', () => {
+  const blocked = (rec: PolicyTokenRecord | undefined, overrides: Partial<PlanInput> = {}) =>
+    input(rec, { mintBlocked: true, ...overrides });
+  const revokeCurrent = { revoke: { value: 'current', scope: 'current' as const } };
+
+  it.each<{ name: string; input: PlanInput; step: PlanStep }>([
+    {
+      name: 'no record: nothing to do, the wanted mint is reported',
+      input: blocked(undefined),
+      step: { kind: 'none', blockedMint: 'Initial' },
+    },
+    {
+      name: 'revoke=current revokes the active version at once (no replacement first)',
+      input: blocked(record(1, version(1)), { requests: revokeCurrent }),
+      step: { kind: 'revoke', versions: [1], reason: 'Compromised', handles: { revoke: 'current' } },
+    },
+    {
+      name: 'revoke=all revokes the active and the retiring versions at once',
+      input: blocked(record(2, version(1, retiring(0)), version(2)), {
+        requests: { revoke: { value: 'all', scope: 'all' } },
+      }),
+      step: { kind: 'revoke', versions: [1, 2], reason: 'Compromised', handles: { revoke: 'all' } },
+    },
+    {
+      name: 'an overlap still ends',
+      input: blocked(record(2, version(1, retiring(-HOUR)), version(2, expiresIn(HOUR)))),
+      step: { kind: 'revoke', versions: [1], reason: 'OverlapEnded' },
+    },
+    {
+      name: 'a version signed by a leaked key is revoked, not replaced',
+      input: blocked(record(1, version(1, signedBy('kid-leaked'))), { compromisedKids: LEAKED }),
+      step: { kind: 'revoke', versions: [1], reason: 'KeyCompromised' },
+    },
+    {
+      name: 'a revoked token in the Secret is cleared',
+      input: blocked(record(1, version(1, revoked())), { secretTokenHash: 'hash-1' }),
+      step: { kind: 'clear' },
+    },
+    {
+      name: 'an unpublished pending version is abandoned rather than published',
+      input: blocked(record(1, version(1), version(2, pending()))),
+      step: { kind: 'revoke', versions: [2], reason: 'Abandoned' },
+    },
+    {
+      name: 'a pending version already in the Secret is activated',
+      input: blocked(record(1, version(1), version(2, pending())), { secretTokenHash: 'hash-2' }),
+      step: { kind: 'activate', version: 2 },
+    },
+    {
+      name: 'drift is still repaired',
+      input: blocked(record(1, version(1)), { secretInSync: false }),
+      step: { kind: 'sync', version: 1 },
+    },
+    {
+      name: 'renewal due: the mint waits, the expiry is the next check',
+      input: blocked(record(1, version(1, expiresIn(2 * HOUR)))),
+      step: { kind: 'none', nextCheckAt: at(2 * HOUR), blockedMint: 'Renewal' },
+    },
+  ])('$name', ({ input: given, step }) => {
+    expect(planNextStep(given)).toEqual(step);
+  });
+
+  it('converges after revoke=current to no version and an empty Secret', async () => {
+    const { withRevoked } = await import('../../../src/core/transitions.ts');
+    let rec = record(1, version(1));
+    let secretHash: string | undefined = 'hash-1';
+    const steps: string[] = [];
+    let requests: PlanInput['requests'] = revokeCurrent;
+    for (let i = 0; i < 10; i++) {
+      const step = planNextStep(blocked(rec, { secretTokenHash: secretHash, requests }));
+      steps.push(step.kind === 'none' ? `none:${step.blockedMint ?? ''}` : step.kind);
+      if (step.kind === 'none') break;
+      if (step.kind === 'revoke') {
+        rec = withRevoked(rec, step.versions, T0, 'Compromised');
+        requests = {};
+      } else if (step.kind === 'clear') secretHash = undefined;
+    }
+    expect(steps).toEqual(['revoke', 'clear', 'none:Revoked']);
+  });
+});
+
 describe('a leaked signing key', () => {
   it('converges: the policy re-mints until no active or retiring version carries a compromised kid', async () => {
     const { withActivated, withMinted, withRevoked } = await import('../../../src/core/transitions.ts');
