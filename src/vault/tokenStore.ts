@@ -68,8 +68,23 @@ export class VaultTokenStore implements TokenStore {
     return { value: entry.data as unknown as PolicyTokenRecord, casVersion: entry.version };
   }
 
+  /**
+   * Writes the record if its current version is `casVersion` (0: there is none). A record whose
+   * latest version was deleted or destroyed in Vault reads as absent while its path keeps that
+   * version, so a first write with 0 would be refused forever: it is written over the deleted
+   * version instead (still check-and-set, so a concurrent writer still conflicts).
+   */
   async write(policy: ObjectKey, record: PolicyTokenRecord, casVersion: number): Promise<number> {
-    return this.kv.write(this.recordPath(policy), record, { cas: casVersion });
+    const path = this.recordPath(policy);
+    try {
+      return await this.kv.write(path, record, { cas: casVersion });
+    } catch (err) {
+      if (casVersion !== 0 || !(err instanceof TokensmithError) || err.code !== 'VaultConflict') throw err;
+      const metadata = await this.kv.readMetadata(path);
+      const latest = metadata?.versions[String(metadata.currentVersion)];
+      if (!metadata || !latest || (latest.deletionTime === '' && !latest.destroyed)) throw err;
+      return this.kv.write(path, record, { cas: metadata.currentVersion });
+    }
   }
 
   async destroy(policy: ObjectKey): Promise<void> {
