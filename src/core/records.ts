@@ -12,13 +12,13 @@ export interface TokenVersionRecord {
   version: number;
   state: TokenVersionState;
   type: 'opaque' | 'jwt';
-  /** Secret: the token itself. */
-  token: string;
+  /** Secret: the token itself; erased when the version is revoked (hash and fingerprint stay). */
+  token?: string;
   /** Full sha256 hex of the token: the key of the lookup index. */
   tokenHash: string;
   /** `sha256:` + the first 12 hex digits of tokenHash: safe to show anywhere. */
   fingerprint: string;
-  /** Secret: the refresh token, when the policy asks for one. */
+  /** Secret: the refresh token, when the policy asks for one; erased when revoked. */
   refreshToken?: string;
   refreshTokenHash?: string;
   refreshExpiresAt?: string;

@@ -4,6 +4,16 @@
  */
 import type { HandledRequests, PolicyTokenRecord, TokenVersionRecord } from './records.ts';
 
+/**
+ * `v` revoked at `at`: its state and why, and its token and refresh token erased. Revoked means
+ * gone: nothing can deliver or redeem the plaintext any more, and what stays (hash, fingerprint,
+ * times) is enough to answer for it.
+ */
+function revokedVersion(v: TokenVersionRecord, at: string, reason: string): TokenVersionRecord {
+  const { token: _token, refreshToken: _refresh, ...kept } = v;
+  return { ...kept, state: 'revoked', revokedAt: at, revokeReason: reason };
+}
+
 function update(
   record: PolicyTokenRecord,
   versions: readonly number[],
@@ -49,12 +59,7 @@ export function withActivated(
   const activated = record.versions.find((v) => v.version === version);
   const onActivate = onActivateOverride ?? activated?.onActivate;
   const revokeReason = activated?.mintReason === 'KeyCompromised' ? 'KeyCompromised' : 'Compromised';
-  const revoke = (v: TokenVersionRecord): TokenVersionRecord => ({
-    ...v,
-    state: 'revoked',
-    revokedAt: at,
-    revokeReason,
-  });
+  const revoke = (v: TokenVersionRecord): TokenVersionRecord => revokedVersion(v, at, revokeReason);
   return {
     ...record,
     currentVersion: version,
@@ -76,9 +81,7 @@ export function withRevoked(
   reason: string,
 ): PolicyTokenRecord {
   return update(record, versions, (v) =>
-    v.state === 'revoked'
-      ? v
-      : { ...v, state: 'revoked', revokedAt: now.toISOString(), revokeReason: reason },
+    v.state === 'revoked' ? v : revokedVersion(v, now.toISOString(), reason),
   );
 }
 
@@ -103,4 +106,20 @@ export function emptyRecord(
   issuer: PolicyTokenRecord['issuer'],
 ): PolicyTokenRecord {
   return { policy, issuer, currentVersion: 0, lastVersion: 0, versions: [] };
+}
+
+/**
+ * The index keys (token and refresh-token hashes) of versions that `after` revokes and `before`
+ * did not: they leave the lookup index in the same pass as the revocation.
+ */
+export function newlyRevokedHashes(
+  before: PolicyTokenRecord | undefined,
+  after: PolicyTokenRecord,
+): string[] {
+  const wasRevoked = new Set(
+    (before?.versions ?? []).filter((v) => v.state === 'revoked').map((v) => v.version),
+  );
+  return after.versions
+    .filter((v) => v.state === 'revoked' && !wasRevoked.has(v.version))
+    .flatMap((v) => [v.tokenHash, ...(v.refreshTokenHash ? [v.refreshTokenHash] : [])]);
 }

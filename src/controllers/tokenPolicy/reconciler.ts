@@ -21,6 +21,7 @@ import {
   withMinted,
   withPruned,
   withRevoked,
+  newlyRevokedHashes,
 } from '../../core/transitions.ts';
 import { ERRORS, TokensmithError, isTokensmithError, safeErrorFields } from '../../errors.ts';
 import type { IssuerResolver, IssuerRef, ResolvedIssuer } from '../../issuers/resolved.ts';
@@ -280,9 +281,11 @@ export class TokenPolicyReconciler {
     const key = { namespace: identity.namespace, name: identity.name };
     const record = ctx.record ?? emptyRecord(identity, settings.shape.issuer);
     const cas = ctx.stored?.casVersion ?? 0;
-    const write = async (next: PolicyTokenRecord) => ({
-      stored: { value: next, casVersion: await issuer.store.write(key, next, cas) },
-    });
+    const write = async (next: PolicyTokenRecord) => {
+      const casVersion = await issuer.store.write(key, next, cas);
+      await dropFromIndex(issuer, newlyRevokedHashes(ctx.record, next));
+      return { stored: { value: next, casVersion } };
+    };
     switch (step.kind) {
       case 'mint': {
         const minted = await mintVersion({
@@ -328,10 +331,12 @@ export class TokenPolicyReconciler {
       case 'revoke':
         return write(withHandled(withRevoked(record, step.versions, now, step.reason), step.handles));
       case 'prune': {
-        for (const v of record.versions.filter((x) => step.versions.includes(x.version))) {
-          await issuer.store.deleteIndex(v.tokenHash);
-          if (v.refreshTokenHash) await issuer.store.deleteIndex(v.refreshTokenHash);
-        }
+        // Revoked versions left the index when revoked; an expired one leaves it now (idempotent).
+        const pruned = record.versions.filter((x) => step.versions.includes(x.version));
+        await dropFromIndex(
+          issuer,
+          pruned.flatMap((v) => [v.tokenHash, ...(v.refreshTokenHash ? [v.refreshTokenHash] : [])]),
+        );
         return write(withPruned(record, step.versions));
       }
     }
@@ -394,11 +399,9 @@ export class TokenPolicyReconciler {
         break;
       }
       try {
-        await issuer.store.write(
-          key,
-          withAllRevoked(stored.value, this.deps.clock.now(), 'PolicyDeleted'),
-          stored.casVersion,
-        );
+        const revokedAll = withAllRevoked(stored.value, this.deps.clock.now(), 'PolicyDeleted');
+        await issuer.store.write(key, revokedAll, stored.casVersion);
+        await dropFromIndex(issuer, newlyRevokedHashes(stored.value, revokedAll));
         const count = stored.value.versions.filter((v) => v.state !== 'revoked').length;
         this.deps.events.record(policy, {
           type: 'Normal',
@@ -491,6 +494,15 @@ function eventFor(
 }
 
 export const POLICY_API = { apiVersion: API_VERSION, kind: KIND.tokenPolicy } as const;
+
+/**
+ * Removes revoked tokens' entries from the issuer's lookup index, after the record that revokes
+ * them is written: a crash in between leaves an entry that points at a revoked version (still
+ * answered as revoked) until the next prune.
+ */
+async function dropFromIndex(issuer: ResolvedIssuer, hashes: readonly string[]): Promise<void> {
+  for (const hash of hashes) await issuer.store.deleteIndex(hash);
+}
 
 /** The guardrail the policy's spec violates, as the error that blocks minting; undefined if none. */
 function guardrailViolation(

@@ -21,7 +21,11 @@ export function desiredSecretData(
   now: Date,
 ): Record<string, string> {
   const keys = settings.secret.keys;
-  const data: Record<string, string> = { [keys.token]: version.token, [keys.expiresAt]: version.expiresAt };
+  // Only live versions are delivered, and a live version keeps its token (only revoking erases it).
+  const data: Record<string, string> = {
+    [keys.token]: version.token ?? '',
+    [keys.expiresAt]: version.expiresAt,
+  };
   if (version.refreshToken !== undefined) data[keys.refreshToken] = version.refreshToken;
   if (keys.previous !== undefined) {
     // During the overlap the previous token is delivered too, so consumers can accept both. It
@@ -40,7 +44,7 @@ export function desiredSecretData(
             (v.state === 'retiring' && inOverlap(v) && version.onActivate !== 'revokeAll')),
       )
       .sort((a, b) => b.version - a.version)[0];
-    if (previous) data[keys.previous] = previous.token;
+    if (previous?.token !== undefined) data[keys.previous] = previous.token;
   }
   return data;
 }

@@ -82,8 +82,10 @@ async function indexEntries(namespace: string, name: string): Promise<string[]> 
 }
 
 /** What the index must hold for a record: one entry per token and refresh token, nothing else. */
+/** The index entries a record implies: one per token of a version not revoked (revoked means gone). */
 function expectedIndex(record: PolicyTokenRecord): string[] {
   return record.versions
+    .filter((v) => v.state !== 'revoked')
     .flatMap((v) => [
       `${v.tokenHash} token ${v.version}`,
       ...(v.refreshTokenHash ? [`${v.refreshTokenHash} refreshToken ${v.version}`] : []),
@@ -343,7 +345,12 @@ describe('crash safety: the controller SIGKILLed at each step converges on resta
     // The previous version: revoked once its (zero) overlap ended, not before the new one was active.
     if (!initial) {
       const previous = record.versions.find((v) => v.version === 1);
-      expect(previous).toMatchObject({ state: 'revoked', revokeReason: 'OverlapEnded', token: v1Token });
+      expect(previous).toMatchObject({
+        state: 'revoked',
+        revokeReason: 'OverlapEnded',
+        tokenHash: tokenHash(v1Token),
+      });
+      expect(previous?.token).toBeUndefined(); // revoked means gone: the plaintext left the record
       expect(previous?.retiringSince).toBe(current.publishedAt);
       expect(Date.parse(previous?.revokedAt ?? '')).toBeGreaterThanOrEqual(
         Date.parse(current.publishedAt ?? ''),
@@ -360,7 +367,7 @@ describe('crash safety: the controller SIGKILLed at each step converges on resta
     }
     if (token.type === 'jwt') expect(current.jti).toBeDefined();
 
-    // No orphan: the index holds exactly the recorded tokens (and refresh tokens), each pointing
+    // No orphan: the index holds exactly the recorded live tokens (and refresh tokens), each pointing
     // at its version; nothing minted during the crash escaped the record.
     expect(await indexEntries(namespace, name)).toEqual(expectedIndex(record));
 

@@ -21,6 +21,7 @@ import {
   customObjects,
   deletePolicy,
   readPolicy,
+  secretData,
   waitForIssuer,
   waitForPolicy,
   waitUntil,
@@ -31,6 +32,8 @@ let operator: TestOperator;
 const kvIssuer = uniqueName('kv-issuer');
 const brokenIssuer = uniqueName('broken-issuer');
 const BAD_VAULT_TOKEN = `hvs.${'X'.repeat(24)}leak-canary`;
+/** Tokens of the deleted policy, read from its Secret before deletion. */
+const deletedTokens: string[] = [];
 
 beforeAll(async () => {
   namespace = await createNamespace('leaks');
@@ -73,6 +76,9 @@ beforeAll(async () => {
   await waitForPolicy(namespace, 'broken', 'False/IssuerNotReady');
   // Drift and deletion exercise the Secret and revocation paths.
   await adminKubeConfig().makeApiClient(CoreV1Api).deleteNamespacedSecret({ namespace, name: 'opaque' });
+  // Revoking erases a token from its Vault record: keep what the deleted policy held, to scan for.
+  const held = await secretData(namespace, 'jwt');
+  deletedTokens.push(held?.TOKEN ?? '', held?.REFRESH_TOKEN ?? '');
   await deletePolicy(namespace, 'jwt');
   await waitUntil('jwt policy deleted', async () => (await readPolicy(namespace, 'jwt')) === undefined, true);
 }, 120_000);
@@ -84,16 +90,16 @@ afterAll(async () => {
 async function secretsThatExist(): Promise<string[]> {
   const vault = vaultClient();
   const prefix = `secret/data/${operator.config.vault.pathPrefix}/cluster/${kvIssuer}`;
-  const secrets = [environment().vaultToken, BAD_VAULT_TOKEN];
+  const secrets = [environment().vaultToken, BAD_VAULT_TOKEN, ...deletedTokens];
   for (const name of ['jwt', 'opaque']) {
     const record = (
       (await vault.read(`${prefix}/policies/${namespace}/${name}`)) as { data: { data: PolicyTokenRecord } }
     ).data.data;
-    for (const v of record.versions) {
-      secrets.push(v.token, ...(v.refreshToken ? [v.refreshToken] : []));
-      // The signature part alone is secret-equivalent too.
-      if (v.type === 'jwt') secrets.push(v.token.split('.')[2] ?? '');
-    }
+    for (const v of record.versions) secrets.push(v.token ?? '', v.refreshToken ?? '');
+  }
+  for (const token of [...secrets]) {
+    // The signature part of a JWT alone is secret-equivalent too.
+    if (token.split('.').length === 3) secrets.push(token.split('.')[2] ?? '');
   }
   const keys = (await vault.read(`${prefix}/signing-keys`)) as {
     data: { data: { keys: { privateJwk: Record<string, string> }[] } };

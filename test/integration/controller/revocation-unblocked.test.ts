@@ -46,6 +46,20 @@ async function vaultRecord(issuer: string, name: string): Promise<PolicyTokenRec
   return read.data.data;
 }
 
+/** The issuer's lookup index entry for a token hash; undefined when there is none. */
+async function indexEntry(issuer: string, hash: string): Promise<unknown> {
+  const path = `secret/data/${operator.config.vault.pathPrefix}/cluster/${issuer}/index/${hash}`;
+  return vaultClient()
+    .read(path)
+    .then(
+      (read: { data: { data: unknown } }) => read.data.data,
+      (err: unknown) => {
+        if ((err as { response?: { statusCode?: number } }).response?.statusCode === 404) return undefined;
+        throw err;
+      },
+    );
+}
+
 describe('revocation while minting is blocked', () => {
   it('after the issuer narrows its scopes, overlaps still end and revoke=current revokes at once', async () => {
     const issuer = await createReadyClusterIssuer('narrowed', operator.config.vault.transitMount, {
@@ -86,6 +100,10 @@ describe('revocation while minting is blocked', () => {
       [1, 'revoked', 'OverlapEnded'],
       [2, 'revoked', 'Compromised'],
     ]);
+    // Revoked means gone: no plaintext in the record, no entry in the lookup index.
+    expect(record?.versions.map((v) => v.token)).toEqual([undefined, undefined]);
+    expect(JSON.stringify(record)).not.toContain(live);
+    for (const v of record?.versions ?? []) expect(await indexEntry(issuer, v.tokenHash)).toBeUndefined();
     const ready = (await readPolicy(namespace, 'admin'))?.status?.conditions?.find((c) => c.type === 'Ready');
     expect(ready?.reason).toBe('GuardrailViolated');
     expect(ready?.message).toMatch(/scope "admin:read" is not allowed/);
