@@ -10,8 +10,10 @@ import type { HandledRequests, PolicyTokenRecord, TokenVersionRecord } from './r
  * times) is enough to answer for it.
  */
 function revokedVersion(v: TokenVersionRecord, at: string, reason: string): TokenVersionRecord {
-  const { token: _token, refreshToken: _refresh, ...kept } = v;
-  return { ...kept, state: 'revoked', revokedAt: at, revokeReason: reason };
+  const kept = { ...v, state: 'revoked' as const, revokedAt: at, revokeReason: reason };
+  delete kept.token;
+  delete kept.refreshToken;
+  return kept;
 }
 
 function update(

@@ -348,7 +348,7 @@ describe('crash safety: the controller SIGKILLed at each step converges on resta
       expect(previous).toMatchObject({
         state: 'revoked',
         revokeReason: 'OverlapEnded',
-        tokenHash: tokenHash(v1Token),
+        tokenHash: tokenHash(v1Token ?? ''),
       });
       expect(previous?.token).toBeUndefined(); // revoked means gone: the plaintext left the record
       expect(previous?.retiringSince).toBe(current.publishedAt);
