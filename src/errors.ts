@@ -26,6 +26,9 @@ export const ERRORS = {
   ConfigMapNotOwned: { retryable: true, summary: 'the JWKS ConfigMap exists and belongs to something else' },
   CredentialsMissing: { retryable: true, summary: 'a Secret that holds Vault credentials is missing' },
   SigningFailed: { retryable: true, summary: 'signing the token failed' },
+  // tokensmith itself
+  NotConverging: { retryable: true, summary: 'the policy did not settle within one reconcile' },
+  Unexpected: { retryable: true, summary: 'tokensmith hit an unexpected error' },
 } as const satisfies Record<string, { retryable: boolean; summary: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -67,4 +70,16 @@ export function safeErrorFields(err: unknown): { code: string; message: string; 
   }
   const name = err instanceof Error ? err.constructor.name : typeof err;
   return { code: 'Unexpected', message: `unexpected ${name}` };
+}
+
+/**
+ * The condition reason and message to show for a failed reconcile: a catalogued error as it is;
+ * anything else as Unexpected, naming only its class (its message may embed a response body).
+ */
+export function describeFailure(err: unknown): { reason: ErrorCode; message: string } {
+  if (err instanceof TokensmithError) return { reason: err.reason, message: err.message };
+  return {
+    reason: 'Unexpected',
+    message: `${ERRORS.Unexpected.summary} (${safeErrorFields(err).message}): this is a bug in tokensmith; the controller log has the details, please report it`,
+  };
 }

@@ -9,7 +9,7 @@
 import { stableHash } from '../../core/fingerprint.ts';
 import { formatDuration } from '../../core/duration.ts';
 import { ANNOTATION, LABEL, MANAGED_BY_VALUE } from '../../api/constants.ts';
-import { isTokensmithError, safeErrorFields } from '../../errors.ts';
+import { describeFailure, safeErrorFields } from '../../errors.ts';
 import {
   issuerKey,
   issuerResourceNamespace,
@@ -145,11 +145,10 @@ export class IssuerReconciler {
         ? { requeueAfterMs: Math.max(0, published.nextDueAt.getTime() - this.deps.clock.now().getTime()) }
         : {};
     } catch (err) {
-      const safe = safeErrorFields(err);
-      const reason = isTokensmithError(err) ? err.reason : 'Unexpected';
-      log.warn({ err: safe }, 'issuer reconcile failed');
-      this.deps.events.record(issuer, { type: 'Warning', reason, action: 'Reconcile', note: safe.message });
-      await this.writeStatus(issuer, view, undefined, { ready: false, reason, message: safe.message }).catch(
+      const { reason, message } = describeFailure(err);
+      log.warn({ err: safeErrorFields(err) }, 'issuer reconcile failed');
+      this.deps.events.record(issuer, { type: 'Warning', reason, action: 'Reconcile', note: message });
+      await this.writeStatus(issuer, view, undefined, { ready: false, reason, message }).catch(
         (statusErr: unknown) => {
           log.warn({ err: safeErrorFields(statusErr) }, 'status write failed');
         },

@@ -23,7 +23,7 @@ import {
   withRevoked,
   newlyRevokedHashes,
 } from '../../core/transitions.ts';
-import { ERRORS, TokensmithError, isTokensmithError, safeErrorFields } from '../../errors.ts';
+import { TokensmithError, describeFailure, isTokensmithError, safeErrorFields } from '../../errors.ts';
 import type { IssuerResolver, IssuerRef, ResolvedIssuer } from '../../issuers/resolved.ts';
 import type { Logger } from '../../log.ts';
 import type { Clock, ObjectKey, Versioned } from '../../ports.ts';
@@ -33,6 +33,7 @@ import {
   desiredSecret,
   desiredSecretData,
   ownedByOther,
+  secretChange,
   secretInSync,
   tokenInSecret,
   type PolicyIdentity,
@@ -65,6 +66,13 @@ export interface PolicyReconcilerDeps {
   minRotationIntervalMs?: number;
   /** Called after each executed step; fault-injection tests crash the process here. */
   afterStep?: (step: Exclude<PlanStep, { kind: 'none' }>) => void;
+}
+
+/** Where converging left a policy: its record, when to look again, when the schedule fires next. */
+interface Converged {
+  record: PolicyTokenRecord | undefined;
+  nextCheckAt?: Date;
+  nextScheduledAt?: Date;
 }
 
 export interface ReconcileResult {
@@ -112,7 +120,7 @@ export class TokenPolicyReconciler {
       }
       const active = activeVersion(record);
       const restartFailed = active ? await this.restartWorkloads(policy, key, settings, active) : false;
-      await this.writeStatus(policy, record, settings, {
+      await this.writeStatus(policy, record, settings, result.nextScheduledAt, {
         ready: true,
         reason: READY_REASON.issued,
         message: `token version ${active?.version ?? '?'} (${active?.fingerprint ?? ''}) is in Secret ${settings.secret.name}, valid until ${active?.expiresAt ?? '?'}`,
@@ -139,10 +147,7 @@ export class TokenPolicyReconciler {
     log: Logger,
   ): Promise<void> {
     const safe = safeErrorFields(err);
-    const reason = isTokensmithError(err) ? err.reason : 'Unexpected';
-    const message = isTokensmithError(err)
-      ? err.message
-      : `${ERRORS.KubernetesRequestFailed.summary}: ${safe.message}`;
+    const { reason, message } = describeFailure(err);
     log.warn({ err: safe }, 'reconcile failed');
     this.deps.events.record(policy, { type: 'Warning', reason, action: 'Reconcile', note: message });
     // What Vault holds, if it can be read now; else the status keeps what it last knew (an
@@ -154,7 +159,7 @@ export class TokenPolicyReconciler {
         (): 'unknown' => 'unknown',
       );
     }
-    await this.writeStatus(policy, known, settings, { ready: false, reason, message }).catch(
+    await this.writeStatus(policy, known, settings, undefined, { ready: false, reason, message }).catch(
       (statusErr: unknown) => {
         log.warn({ err: safeErrorFields(statusErr) }, 'status write failed');
       },
@@ -169,7 +174,7 @@ export class TokenPolicyReconciler {
     issuer: ResolvedIssuer,
     log: Logger,
     mintBlocked: boolean,
-  ): Promise<{ record: PolicyTokenRecord | undefined; nextCheckAt?: Date }> {
+  ): Promise<Converged> {
     const key = { namespace: identity.namespace, name: identity.name };
     const specHash = shapeHash(settings.shape);
     let known: { stored: Versioned<PolicyTokenRecord> | undefined | null; secret: V1Secret | undefined } = {
@@ -196,6 +201,7 @@ export class TokenPolicyReconciler {
       }
       const inSecret = tokenInSecret(secret, settings);
       const active = activeVersion(record);
+      const desired = active ? desiredSecretData(settings, active, record, now) : undefined;
       const requests = pendingRequests({
         annotations: policy.metadata?.annotations,
         uid: identity.uid,
@@ -217,9 +223,7 @@ export class TokenPolicyReconciler {
         now,
         record,
         secretTokenHash: inSecret === undefined ? undefined : tokenHash(inSecret),
-        secretInSync:
-          active !== undefined &&
-          secretInSync(secret, identity, settings, desiredSecretData(settings, active, record, now)),
+        secretInSync: desired !== undefined && secretInSync(secret, identity, settings, desired),
         specHash,
         renewBeforeMs: settings.renewBeforeMs,
         overlapMs: settings.overlapMs,
@@ -230,7 +234,11 @@ export class TokenPolicyReconciler {
         mintBlocked,
       });
       if (step.kind === 'none')
-        return { record, ...(step.nextCheckAt ? { nextCheckAt: step.nextCheckAt } : {}) };
+        return {
+          record,
+          ...(step.nextCheckAt ? { nextCheckAt: step.nextCheckAt } : {}),
+          ...(requests.nextScheduledAt ? { nextScheduledAt: requests.nextScheduledAt } : {}),
+        };
       log.debug({ step: step.kind, ...('reason' in step ? { reason: step.reason } : {}) }, 'executing step');
       try {
         const result = await this.execute(step, { policy, identity, settings, issuer, record, stored, now });
@@ -246,12 +254,17 @@ export class TokenPolicyReconciler {
         throw err;
       }
       this.deps.afterStep?.(step);
-      const event = eventFor(step, record);
+      // The previous token leaving the Secret when its overlap ends is tokensmith's own doing.
+      const quiet =
+        step.kind === 'sync' &&
+        desired !== undefined &&
+        secretChange(secret, identity, settings, desired, record) === 'overlapEnded';
+      const event = quiet ? undefined : eventFor(step, record);
       if (event) this.deps.events.record(policy, { type: 'Normal', ...event });
     }
     throw new TokensmithError(
-      'VaultConflict',
-      `gave up after ${MAX_STEPS} steps without converging; will retry`,
+      'NotConverging',
+      `the policy was still changing after ${MAX_STEPS} steps (something else keeps changing its Secret or Vault record?); will retry`,
     );
   }
 
@@ -430,9 +443,11 @@ export class TokenPolicyReconciler {
     policy: TokenPolicy,
     record: PolicyTokenRecord | undefined | 'unknown',
     settings: PolicySettings | undefined,
+    nextScheduledAt: Date | undefined,
     outcome: ReadyOutcome,
   ): Promise<void> {
     const status = policyStatus({
+      nextScheduledAt,
       previous: policy.status,
       generation: policy.metadata?.generation,
       now: this.deps.clock.now(),

@@ -4,6 +4,7 @@
  */
 import type { V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import { API_VERSION, KIND, LABEL, MANAGED_BY_VALUE } from '../../api/constants.ts';
+import { tokenHash } from '../../core/fingerprint.ts';
 import type { PolicyTokenRecord, TokenVersionRecord } from '../../core/records.ts';
 import type { PolicySettings } from '../../core/settings.ts';
 
@@ -111,6 +112,30 @@ export function secretInSync(
   const annotations = secret.metadata?.annotations ?? {};
   for (const [k, v] of Object.entries(settings.secret.annotations)) if (annotations[k] !== v) return false;
   return (secret.metadata?.ownerReferences ?? []).some((o) => o.uid === policy.uid && o.controller === true);
+}
+
+/**
+ * Why a Secret is not in sync with `data`: `overlapEnded` when the only difference is the previous
+ * token of an overlap that is over (tokensmith removes it itself; no one changed the Secret),
+ * otherwise `drift`.
+ */
+export function secretChange(
+  secret: V1Secret | undefined,
+  policy: PolicyIdentity,
+  settings: PolicySettings,
+  data: Record<string, string>,
+  record: PolicyTokenRecord | undefined,
+): 'overlapEnded' | 'drift' {
+  const previousKey = settings.secret.keys.previous;
+  const held = previousKey === undefined ? undefined : secret?.data?.[previousKey];
+  if (previousKey === undefined || held === undefined || data[previousKey] !== undefined) return 'drift';
+  const previous = Buffer.from(held, 'base64').toString('utf8');
+  const ended = record?.versions.some(
+    (v) => v.tokenHash === tokenHash(previous) && (v.state === 'retiring' || v.state === 'revoked'),
+  );
+  return ended && secretInSync(secret, policy, settings, { ...data, [previousKey]: previous })
+    ? 'overlapEnded'
+    : 'drift';
 }
 
 /** A Secret by that name exists but another controller (or a person) owns it. */

@@ -21,6 +21,8 @@ export function policyStatus(options: {
   /** What Vault holds; 'unknown' when it could not be read (the previous status is kept). */
   record: PolicyTokenRecord | undefined | 'unknown';
   renewBeforeMs: number | undefined;
+  /** When the rotation schedule fires next, if the policy has one. */
+  nextScheduledAt?: Date | undefined;
   overlapMs?: number | undefined;
   outcome: ReadyOutcome;
 }): TokenPolicyStatus {
@@ -45,9 +47,12 @@ export function policyStatus(options: {
     status.issuedAt = active.issuedAt;
     status.expiresAt = active.expiresAt;
     if (active.publishedAt) status.lastRotationAt = active.publishedAt;
-    if (options.renewBeforeMs !== undefined) {
-      status.nextRotationAt = renewalDueAt(active, options.renewBeforeMs).toISOString();
-    }
+    // The earlier of renewal and the schedule's next fire time: whichever rotates first.
+    const due = [
+      ...(options.renewBeforeMs === undefined ? [] : [renewalDueAt(active, options.renewBeforeMs)]),
+      ...(options.nextScheduledAt ? [options.nextScheduledAt] : []),
+    ].sort((a, b) => a.getTime() - b.getTime())[0];
+    if (due) status.nextRotationAt = due.toISOString();
   }
   const handled = record?.handled;
   if (handled?.rotate !== undefined || handled?.revoke !== undefined) {

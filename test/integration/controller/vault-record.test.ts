@@ -56,6 +56,6 @@ describe('a policy whose Vault record was soft-deleted', () => {
     };
     const current = metadata.data.versions[String(metadata.data.current_version)];
     expect(current?.deletion_time).toBe(''); // the new record is live; the deleted version stays deleted
-    expect(operator.logs()).not.toContain('gave up after');
+    expect(operator.logs()).not.toContain('NotConverging');
   });
 });

@@ -36,6 +36,30 @@ describe('policyStatus', () => {
     ]);
   });
 
+  it('shows the next rotation as the earlier of renewal and the schedule', () => {
+    const at2h = at(2 * HOUR);
+    const scheduled = policyStatus({
+      previous: undefined,
+      generation: 3,
+      now: T0,
+      record: held,
+      renewBeforeMs: HOUR,
+      nextScheduledAt: at2h,
+      outcome: issued,
+    });
+    expect(scheduled.nextRotationAt).toBe(at2h.toISOString());
+    const later = policyStatus({
+      previous: undefined,
+      generation: 3,
+      now: T0,
+      record: held,
+      renewBeforeMs: HOUR,
+      nextScheduledAt: at(48 * HOUR),
+      outcome: issued,
+    });
+    expect(later.nextRotationAt).toBe(at(23 * HOUR).toISOString());
+  });
+
   it('keeps what it last knew when Vault cannot be read, under the new condition', () => {
     const failed = policyStatus({
       previous: ok,
