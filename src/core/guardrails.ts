@@ -4,6 +4,7 @@
  * becomes the policy's Ready=False message (cert-manager's policies.go shape).
  */
 import { formatDuration, parseDuration } from './duration.ts';
+import type { PolicySettings } from './settings.ts';
 
 export interface GuardrailInput {
   /** The policy's namespace and name: the identity a subject pattern may use. */
@@ -170,4 +171,23 @@ export function checkGuardrails(input: GuardrailInput): GuardrailViolation | und
     if (violation) return violation;
   }
   return undefined;
+}
+
+/** The guardrail a policy with `settings` (and spec `ttl`) violates on `allowed`; undefined if none. */
+export function policyViolation(
+  policy: { namespace: string; name: string },
+  ttl: string,
+  settings: PolicySettings,
+  allowed: GuardrailInput['allowed'],
+): GuardrailViolation | undefined {
+  const { shape } = settings;
+  return checkGuardrails({
+    policy,
+    audiences: shape.jwt?.audience ?? [],
+    scopes: shape.scopes,
+    ttl,
+    ...(shape.refresh ? { refreshTtl: formatDuration(shape.refresh.ttlMs) } : {}),
+    ...(shape.jwt ? { subject: shape.jwt.subject, claimNames: Object.keys(shape.jwt.claims) } : {}),
+    allowed,
+  });
 }

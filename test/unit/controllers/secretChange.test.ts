@@ -5,11 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import type { V1Secret } from '@kubernetes/client-node';
 import { tokenHash } from '../../../src/core/fingerprint.ts';
-import {
-  desiredSecret,
-  desiredSecretData,
-  secretChange,
-} from '../../../src/controllers/tokenPolicy/secret.ts';
+import { desiredSecret } from '../../../src/controllers/tokenPolicy/secret.ts';
+import { desiredSecretData, secretChange } from '../../../src/core/secretData.ts';
 import { policySettings } from '../../../src/controllers/tokenPolicy/settings.ts';
 import type { TokenPolicy } from '../../../src/api/v1alpha1.generated.ts';
 import { HOUR, at, record, retiring, revoked, version } from '../../support/builders.ts';

@@ -3,11 +3,11 @@
  * revoke annotations (acted on once per value) and the schedule's due fire time (once per fire
  * time, plus the policy's jitter). Compared with what the Vault record says was handled.
  */
-import { ANNOTATION } from '../../api/constants.ts';
-import type { PendingRequests, RevokeScope } from '../../core/plan.ts';
-import type { PolicyTokenRecord } from '../../core/records.ts';
-import { latestFireBetween, nextFireAfter, scheduleJitterMs } from '../../core/schedule.ts';
-import type { PolicySettings } from '../../core/settings.ts';
+import { ANNOTATION } from '../api/constants.ts';
+import type { PendingRequests, RevokeScope } from './plan.ts';
+import type { PolicyTokenRecord } from './records.ts';
+import { latestFireBetween, nextFireAfter, scheduleJitterMs } from './schedule.ts';
+import type { PolicySettings } from './settings.ts';
 
 export interface RequestInput {
   annotations: Record<string, string> | undefined;
