@@ -50,6 +50,9 @@ export class LeaderElector {
     };
   }
 
+  /** The holder this candidate last said it waits for. */
+  private waitingFor: string | undefined;
+
   /** What this candidate last saw of the lease, and when (by its own clock). */
   private observed: { record: string; at: number } | undefined;
 
@@ -157,7 +160,14 @@ export class LeaderElector {
       const record = `${holder ?? ''}|${lease.spec?.renewTime ? new Date(lease.spec.renewTime).toISOString() : ''}`;
       if (this.observed?.record !== record) this.observed = { record, at: now.getTime() };
       const expired = !holder || this.observed.at + duration < now.getTime();
-      if (holder !== identity && !expired) return false;
+      if (holder !== identity && !expired) {
+        // Said once per holder, so a follower's log shows it is campaigning and who leads.
+        if (this.waitingFor !== holder)
+          this.options.log.info({ lease: `${namespace}/${name}`, holder }, 'leader lease is held; waiting');
+        this.waitingFor = holder;
+        return false;
+      }
+      this.waitingFor = undefined;
       const transitions = (lease.spec?.leaseTransitions ?? 0) + (holder === identity ? 0 : 1);
       await this.api.replaceNamespacedLease({
         namespace,

@@ -126,3 +126,37 @@ export async function startInNamespace(
   const operator = await startTestOperator(testConfig({ namespace, transitMount, ...overrides }));
   return { namespace, transitMount, operator };
 }
+
+/**
+ * Waits until `operator` has reconciled the policy to the end at generation `generation` (and, if
+ * given, with token version `version` current), from its own log: proof that this process acted,
+ * where a status that was already right would prove nothing. `since`: only log written after
+ * that many characters (`operator.logs().length` taken before the change that should cause it).
+ */
+export async function waitForReconciled(
+  operator: TestOperator,
+  policy: { namespace: string; name: string },
+  expected: { generation?: number; version?: number; since?: number } = {},
+  timeout = 15_000,
+): Promise<void> {
+  const { expect } = await import('vitest');
+  await expect
+    .poll(
+      () =>
+        operator
+          .logs()
+          .slice(expected.since ?? 0)
+          .split('\n')
+          .some((line) => {
+            if (!line.includes(`"tokenPolicy":"${policy.namespace}/${policy.name}"`)) return false;
+            if (!line.includes('"msg":"reconciled"')) return false;
+            const entry = JSON.parse(line) as { generation?: number; version?: number };
+            return (
+              (expected.generation === undefined || entry.generation === expected.generation) &&
+              (expected.version === undefined || entry.version === expected.version)
+            );
+          }),
+      { timeout },
+    )
+    .toBe(true);
+}

@@ -128,6 +128,7 @@ export class TokenPolicyReconciler {
       );
       // A workload that could not be restarted still runs the old token: try again soon.
       if (restartFailed) requeueAfterMs = Math.min(requeueAfterMs ?? WORKLOAD_RETRY_MS, WORKLOAD_RETRY_MS);
+      log.debug({ generation: policy.metadata?.generation, version: active?.version }, 'reconciled');
       return requeueAfterMs === undefined ? {} : { requeueAfterMs };
     } catch (err) {
       // An issuer that is not Ready is the cause to show (its own status says what is wrong with

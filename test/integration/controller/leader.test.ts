@@ -40,7 +40,10 @@ describe('two replicas', () => {
     });
     await waitForPolicy(namespace, 'first', 'True/Issued');
     expect(a.logs()).toContain('executing step');
-    // The follower has done nothing: it is still waiting for the Lease.
+    // The follower campaigned, found the Lease held by replica-a, and has done nothing.
+    await expect
+      .poll(() => b.logs(), { timeout: 10_000 })
+      .toMatch(/"holder":"replica-a".*leader lease is held; waiting/);
     expect(b.logs()).not.toContain('became leader');
     expect(b.logs()).not.toContain('executing step');
 

@@ -9,7 +9,13 @@ import { tokenHash } from '../../../src/core/fingerprint.ts';
 import type { PolicyTokenRecord } from '../../../src/core/records.ts';
 import { AcceleratedClock } from '../../support/acceleratedClock.ts';
 import { adminKubeConfig, createNamespace, vaultClient } from '../../support/environment.ts';
-import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../../support/operator.ts';
+import {
+  enableEngine,
+  startTestOperator,
+  testConfig,
+  waitForReconciled,
+  type TestOperator,
+} from '../../support/operator.ts';
 import {
   annotateObject,
   createReadyClusterIssuer,
@@ -225,7 +231,13 @@ describe('rotation', () => {
     await expect.poll(async () => (await record('restarting')).currentVersion, { timeout: 15_000 }).toBe(2);
     const v2 = (await record('restarting')).versions.find((v) => v.version === 2)?.fingerprint;
     await expect.poll(annotationOf, { timeout: 10_000 }).toBe(v2);
-    await new Promise((resolve) => setTimeout(resolve, 1_500)); // further reconciles must not restart again
+    // A further reconcile (any change to the policy) does not restart it again.
+    const mark = operator.logs().length;
+    await annotateObject(
+      { plural: 'tokenpolicies', namespace, name: 'restarting' },
+      { 'example.com/poke': '1' },
+    );
+    await waitForReconciled(operator, { namespace, name: 'restarting' }, { version: 2, since: mark });
     const generationAfter = (await apps.readNamespacedDeployment({ namespace, name: 'consumer' })).metadata
       ?.generation;
     expect((generationAfter ?? 0) - (generationBefore ?? 0)).toBe(1);
@@ -260,11 +272,11 @@ describe('downtime', () => {
     const handled = Date.parse(rec.handled?.schedule ?? '');
     expect(later.now().getTime() - handled).toBeLessThan(60 * MINUTE); // the latest missed fire time
 
-    // Another restart at the same time rotates nothing more.
+    // Another restart at the same time rotates nothing more: the new process reconciles the policy
+    // to the end with the same version current.
     await operator.stop();
     operator = await startTestOperator(operator.config, later);
-    await waitForPolicy(namespace, 'scheduled', 'True/Issued');
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await waitForReconciled(operator, { namespace, name: 'scheduled' }, { version: before + 1 });
     expect((await record('scheduled')).lastVersion).toBe(before + 1);
   });
 });
