@@ -13,7 +13,7 @@ import { activeVersion, planNextStep } from '../../core/plan.ts';
 import type { PolicyTokenRecord } from '../../core/records.ts';
 import { secretChange, type PolicyIdentity } from '../../core/secretData.ts';
 import type { PolicySettings } from '../../core/settings.ts';
-import { TokensmithError, isTokensmithError } from '../../errors.ts';
+import { TokensmithError, describeFailure, isTokensmithError } from '../../errors.ts';
 import type { IssuerResolver, IssuerRef, ResolvedIssuer } from '../../issuers/resolved.ts';
 import type { Logger } from '../../log.ts';
 import type { Clock, ObjectKey } from '../../ports.ts';
@@ -24,7 +24,7 @@ import { PolicyReporter } from './report.ts';
 import { restartWorkloads } from './restarts.ts';
 import { policySettings } from './settings.ts';
 import { READY_REASON } from './status.ts';
-import { eventFor } from './stepEvents.ts';
+import { eventFor, invalidRevokeEvent } from './stepEvents.ts';
 import { StepExecutor, type ExecutableStep } from './steps.ts';
 
 /** How soon a failed workload restart is tried again. */
@@ -78,13 +78,19 @@ export class TokenPolicyReconciler {
 
   /** Reconciles the policy `namespace/name`. Throws to ask for a retry with backoff. */
   async reconcile(key: ObjectKey): Promise<ReconcileResult> {
-    const policy = this.deps.policies.get(key);
+    let policy = this.deps.policies.get(key);
     if (!policy) return {};
     const log = this.deps.log.child({ tokenPolicy: `${key.namespace}/${key.name}` });
     const identity: PolicyIdentity = { ...key, uid: policy.metadata?.uid ?? '' };
     if (policy.metadata?.deletionTimestamp) {
-      if ((policy.metadata.finalizers ?? []).includes(FINALIZER))
+      if (!(policy.metadata.finalizers ?? []).includes(FINALIZER)) return {};
+      try {
         await finalizePolicy(this.deps, policy, identity, log);
+      } catch (err) {
+        const { reason, message } = describeFailure(err);
+        await this.report.deleting(policy, { reason, message: `revoking before deletion: ${message}` }, log);
+        throw err;
+      }
       return {};
     }
     if (!(policy.metadata?.finalizers ?? []).includes(FINALIZER))
@@ -93,6 +99,7 @@ export class TokenPolicyReconciler {
     let settings: PolicySettings | undefined;
     let issuer: ResolvedIssuer | undefined;
     let record: PolicyTokenRecord | undefined;
+    const current = { policy };
     try {
       settings = policySettings(policy, { minRotationIntervalMs: this.deps.minRotationIntervalMs ?? 0 });
       issuer = await this.deps.issuers.resolve(settings.shape.issuer as IssuerRef, key);
@@ -104,7 +111,8 @@ export class TokenPolicyReconciler {
             'GuardrailViolated',
             `${violation.message} (guardrail ${violation.guardrail})`,
           ));
-      const result = await this.converge(policy, identity, settings, issuer, log, blocked !== undefined);
+      const result = await this.converge(current, identity, settings, issuer, log, blocked !== undefined);
+      policy = current.policy; // with the status this reconcile wrote meanwhile (Issuing)
       record = result.record;
       let requeueAfterMs = result.nextCheckAt
         ? Math.max(0, result.nextCheckAt.getTime() - this.deps.clock.now().getTime())
@@ -135,7 +143,7 @@ export class TokenPolicyReconciler {
       // its Vault), even when a Vault request of a step that mints nothing failed too.
       const shown = issuer?.mintBlockedBy ?? err;
       await this.report.failure(
-        policy,
+        current.policy,
         shown,
         { record, ...(settings ? { settings } : {}), ...(issuer ? { issuer } : {}) },
         log,
@@ -146,7 +154,7 @@ export class TokenPolicyReconciler {
 
   /** Runs plan steps until none is left; returns the final record and when to look again. */
   private async converge(
-    policy: TokenPolicy,
+    current: { policy: TokenPolicy },
     identity: PolicyIdentity,
     settings: PolicySettings,
     issuer: ResolvedIssuer,
@@ -158,7 +166,7 @@ export class TokenPolicyReconciler {
     for (let i = 0; i < MAX_STEPS; i++) {
       const now = this.deps.clock.now();
       const world = await gather({
-        policy,
+        policy: current.policy,
         identity,
         settings,
         issuer,
@@ -169,14 +177,8 @@ export class TokenPolicyReconciler {
         mintBlocked,
       });
       const { record, stored, requests } = world;
-      if (requests.invalidRevoke !== undefined) {
-        this.deps.events.record(policy, {
-          type: 'Warning',
-          reason: 'InvalidRequest',
-          action: 'Revoke',
-          note: `annotation tokensmith.dev/revoke="${requests.invalidRevoke.slice(0, 64)}" is not understood: use current, previous or all (optionally followed by :anything to repeat)`,
-        });
-      }
+      if (requests.invalidRevoke !== undefined)
+        this.deps.events.record(current.policy, invalidRevokeEvent(requests.invalidRevoke));
       const step = planNextStep(world.input);
       if (step.kind === 'none') {
         return {
@@ -186,9 +188,17 @@ export class TokenPolicyReconciler {
         };
       }
       log.debug({ step: step.kind, ...('reason' in step ? { reason: step.reason } : {}) }, 'executing step');
+      // A rotation in flight shows as Issuing=True (the first issuance needs no extra write: its
+      // status follows at once, and shows Issuing too should it stop half way).
+      if (step.kind === 'mint' && step.reason !== 'Initial') {
+        current.policy = await this.report.issuing(current.policy, {
+          version: (record?.lastVersion ?? 0) + 1,
+          reason: step.reason,
+        });
+      }
       try {
         const result = await this.steps.execute(step, {
-          policy,
+          policy: current.policy,
           identity,
           settings,
           issuer,
@@ -214,7 +224,7 @@ export class TokenPolicyReconciler {
         world.desired !== undefined &&
         secretChange(world.secret, identity, settings, world.desired, record) === 'overlapEnded';
       const event = quiet ? undefined : eventFor(step, record);
-      if (event) this.deps.events.record(policy, { type: 'Normal', ...event });
+      if (event) this.deps.events.record(current.policy, { type: 'Normal', ...event });
     }
     throw new TokensmithError(
       'NotConverging',

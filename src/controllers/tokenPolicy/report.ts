@@ -13,7 +13,14 @@ import type { ResolvedIssuer } from '../../issuers/resolved.ts';
 import type { Logger } from '../../log.ts';
 import type { Clock, ObjectKey } from '../../ports.ts';
 import type { EventSink, PolicyWriter } from './ports.ts';
-import { policyStatus } from './status.ts';
+import {
+  deletingStatus,
+  issuingStatus,
+  policyStatus,
+  type DeletingReason,
+  type IssuingReason,
+  type ReadyReason,
+} from './status.ts';
 
 export class PolicyReporter {
   private readonly clock: Clock;
@@ -31,7 +38,7 @@ export class PolicyReporter {
     policy: TokenPolicy,
     record: PolicyTokenRecord | undefined | 'unknown',
     settings: PolicySettings | undefined,
-    outcome: ReadyOutcome,
+    outcome: ReadyOutcome & { reason: ReadyReason },
     nextScheduledAt?: Date,
   ): Promise<void> {
     await this.writer.applyStatus(
@@ -47,6 +54,31 @@ export class PolicyReporter {
         outcome,
       }),
     );
+  }
+
+  /**
+   * Issuing=True for the version about to be minted; returns the policy with that status, so the
+   * final status of the reconcile is compared with (and replaces) what was just written.
+   */
+  async issuing(
+    policy: TokenPolicy,
+    inFlight: { version: number; reason: IssuingReason },
+  ): Promise<TokenPolicy> {
+    const status = issuingStatus(policy.status, policy.metadata?.generation, this.clock.now(), inFlight);
+    await this.writer.applyStatus(policy, status);
+    return { ...policy, status };
+  }
+
+  /** Deleting=True (and Ready=False) while the finalizer revokes; never throws. */
+  async deleting(
+    policy: TokenPolicy,
+    deleting: { reason: DeletingReason; message: string },
+    log: Logger,
+  ): Promise<void> {
+    const status = deletingStatus(policy.status, policy.metadata?.generation, this.clock.now(), deleting);
+    await this.writer.applyStatus(policy, status).catch((err: unknown) => {
+      log.warn({ err: safeErrorFields(err) }, 'status write failed');
+    });
   }
 
   /** A Warning Event and Ready=False saying why `err` happened; never throws. */

@@ -1,15 +1,82 @@
-/** A TokenPolicy's status, computed from the Vault record and the outcome of a reconcile. */
+/**
+ * A TokenPolicy's status, computed from the Vault record and the outcome of a reconcile. Three
+ * conditions, each with a closed set of reasons:
+ *   Ready     True/Issued, or False with an error code (errors.ts) or Deleting
+ *   Issuing   True while a new token version is in flight, reason = why it is minted (MintReason);
+ *             absent otherwise (as cert-manager's Issuing)
+ *   Deleting  True while the finalizer revokes before deletion: Revoking, or the error code
+ */
 import type { TokenPolicyStatus } from '../../api/v1alpha1.generated.ts';
-import { setReady, type ReadyOutcome } from '../../core/conditions.ts';
-import { activeVersion, renewalDueAt } from '../../core/plan.ts';
+import { setCondition, setReady, type Condition, type ReadyOutcome } from '../../core/conditions.ts';
+import { activeVersion, renewalDueAt, type MintReason } from '../../core/plan.ts';
 import type { PolicyTokenRecord } from '../../core/records.ts';
+import type { ErrorCode } from '../../errors.ts';
 
 /** Reasons of the Ready condition: a closed set. */
 export const READY_REASON = {
   issued: 'Issued',
-  issuing: 'Issuing',
   deleting: 'Deleting',
 } as const;
+
+export type ReadyReason = (typeof READY_REASON)[keyof typeof READY_REASON] | ErrorCode;
+export type IssuingReason = MintReason;
+export type DeletingReason = 'Revoking' | ErrorCode;
+
+/** The policy's conditions with Issuing set for the version in flight, or removed without one. */
+function withIssuing(
+  conditions: Condition[],
+  inFlight: { version: number; reason: IssuingReason } | undefined,
+  now: Date,
+  generation: number | undefined,
+): Condition[] {
+  if (!inFlight) return conditions.filter((c) => c.type !== 'Issuing');
+  return setCondition(
+    conditions,
+    {
+      type: 'Issuing',
+      status: 'True',
+      reason: inFlight.reason,
+      message: `token version ${inFlight.version} is being issued (${inFlight.reason})`,
+    },
+    now,
+    generation,
+  );
+}
+
+/** The status while a new version is minted: Issuing=True, everything else as it was. */
+export function issuingStatus(
+  previous: TokenPolicyStatus | undefined,
+  generation: number | undefined,
+  now: Date,
+  inFlight: { version: number; reason: IssuingReason },
+): TokenPolicyStatus {
+  return {
+    ...previous,
+    conditions: withIssuing([...(previous?.conditions ?? [])], inFlight, now, generation),
+  };
+}
+
+/** The status of a policy being deleted: Deleting=True saying how far it got, Ready=False. */
+export function deletingStatus(
+  previous: TokenPolicyStatus | undefined,
+  generation: number | undefined,
+  now: Date,
+  deleting: { reason: DeletingReason; message: string },
+): TokenPolicyStatus {
+  const ready = setReady(
+    previous?.conditions,
+    { ready: false, reason: READY_REASON.deleting, message: deleting.message },
+    now,
+    generation,
+  );
+  const conditions = setCondition(
+    withIssuing(ready, undefined, now, generation),
+    { type: 'Deleting', status: 'True', ...deleting },
+    now,
+    generation,
+  );
+  return { ...previous, conditions };
+}
 
 /** How many versions status.versions lists, newest first. */
 const VERSIONS_SHOWN = 10;
@@ -24,10 +91,21 @@ export function policyStatus(options: {
   /** When the rotation schedule fires next, if the policy has one. */
   nextScheduledAt?: Date | undefined;
   overlapMs?: number | undefined;
-  outcome: ReadyOutcome;
+  outcome: ReadyOutcome & { reason: ReadyReason };
 }): TokenPolicyStatus {
   const { previous, now } = options;
-  const conditions = setReady(previous?.conditions, options.outcome, now, options.generation);
+  const ready = setReady(previous?.conditions, options.outcome, now, options.generation);
+  const pending =
+    options.record === 'unknown' ? undefined : options.record?.versions.find((v) => v.state === 'pending');
+  const conditions =
+    options.record === 'unknown'
+      ? ready
+      : withIssuing(
+          ready,
+          pending && { version: pending.version, reason: (pending.mintReason ?? 'Initial') as IssuingReason },
+          now,
+          options.generation,
+        );
   if (options.record === 'unknown') {
     return {
       ...previous,

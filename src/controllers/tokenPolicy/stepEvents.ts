@@ -55,3 +55,18 @@ export function eventFor(
       return undefined;
   }
 }
+
+/** The Warning for a revoke annotation that cannot be understood (its value cut to 64 characters). */
+export function invalidRevokeEvent(value: string): {
+  type: 'Warning';
+  reason: string;
+  action: string;
+  note: string;
+} {
+  return {
+    type: 'Warning',
+    reason: 'InvalidRequest',
+    action: 'Revoke',
+    note: `annotation tokensmith.dev/revoke="${value.slice(0, 64)}" is not understood: use current, previous or all (optionally followed by :anything to repeat)`,
+  };
+}

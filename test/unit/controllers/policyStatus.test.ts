@@ -4,8 +4,8 @@
  * unreachable Vault does not make the issued version vanish from `kubectl get`).
  */
 import { describe, expect, it } from 'vitest';
-import { policyStatus } from '../../../src/controllers/tokenPolicy/status.ts';
-import { active, at, HOUR, record, retiring, T0, version } from '../../support/builders.ts';
+import { deletingStatus, issuingStatus, policyStatus } from '../../../src/controllers/tokenPolicy/status.ts';
+import { active, at, HOUR, pending, record, retiring, T0, version } from '../../support/builders.ts';
 
 const issued = { ready: true, reason: 'Issued', message: 'token version 2 is in Secret s' } as const;
 const unreachable = { ready: false, reason: 'VaultUnreachable', message: 'Vault did not answer' } as const;
@@ -74,6 +74,49 @@ describe('policyStatus', () => {
       status: 'False',
       reason: 'VaultUnreachable',
     });
+  });
+
+  it('shows Issuing while a version is in flight, and drops it once none is', () => {
+    const minting = issuingStatus(ok, 3, at(HOUR), { version: 3, reason: 'Renewal' });
+    expect(minting.conditions?.find((c) => c.type === 'Issuing')).toMatchObject({
+      status: 'True',
+      reason: 'Renewal',
+      message: 'token version 3 is being issued (Renewal)',
+    });
+    expect(minting.currentVersion).toBe(2); // the rest is what it was
+    const stuck = policyStatus({
+      previous: minting,
+      generation: 3,
+      now: at(HOUR),
+      record: record(2, version(1, retiring(0)), version(2), {
+        ...version(3, pending()),
+        mintReason: 'Renewal',
+      }),
+      renewBeforeMs: HOUR,
+      outcome: unreachable,
+    });
+    expect(stuck.conditions?.find((c) => c.type === 'Issuing')?.reason).toBe('Renewal');
+    const done = policyStatus({
+      previous: minting,
+      generation: 3,
+      now: at(HOUR),
+      record: held,
+      renewBeforeMs: HOUR,
+      outcome: issued,
+    });
+    expect(done.conditions?.map((c) => c.type)).toEqual(['Ready']);
+  });
+
+  it('shows Deleting and Ready=False while the finalizer cannot revoke', () => {
+    const deleting = deletingStatus(ok, 3, at(HOUR), {
+      reason: 'VaultUnreachable',
+      message: 'revoking before deletion: Vault could not be reached',
+    });
+    expect(deleting.conditions?.map((c) => [c.type, c.status, c.reason])).toEqual([
+      ['Ready', 'False', 'Deleting'],
+      ['Deleting', 'True', 'VaultUnreachable'],
+    ]);
+    expect(deleting.currentVersion).toBe(2);
   });
 
   it('shows no version when Vault holds none', () => {
