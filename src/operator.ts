@@ -1,37 +1,40 @@
 /**
- * Wires the controller: informers for policies, issuers and managed Secrets and JWKS ConfigMaps
- * (by label only), one work queue per reconciler, request limiters toward both APIs, and leader
- * election so that one replica acts at a time. Informer events only enqueue keys.
+ * Wires the controller: the shared informers (policies, issuers, managed Secrets and JWKS
+ * ConfigMaps by label and as metadata only, namespaces), each with a Watch that controllers
+ * register their map functions on; the adapters and request limiters toward both APIs; and the
+ * manager, which owns the queues and leader election. The controllers register themselves
+ * (controllers/*\/setup.ts); informer events only enqueue keys.
  */
 import { randomBytes } from 'node:crypto';
 import {
   CoreV1Api,
   type KubeConfig,
-  type KubernetesObject,
   type V1ConfigMap,
   type V1Namespace,
   type V1Secret,
 } from '@kubernetes/client-node';
-import { LABEL, PLURAL } from './api/constants.ts';
+import { PLURAL } from './api/constants.ts';
 import type { ClusterTokenIssuer, TokenIssuer, TokenPolicy } from './api/v1alpha1.generated.ts';
 import type { Config } from './config.ts';
-import { IssuerReconciler } from './controllers/issuer/reconciler.ts';
-import { TokenPolicyReconciler, type PolicyReconcilerDeps } from './controllers/tokenPolicy/reconciler.ts';
-import { issuerKey, type AnyIssuer } from './issuers/identity.ts';
+import { setupIssuerController } from './controllers/issuer/setup.ts';
+import type { PolicyReconcilerDeps } from './controllers/tokenPolicy/reconciler.ts';
+import { setupPolicyController } from './controllers/tokenPolicy/setup.ts';
+import { TokensmithError } from './errors.ts';
+import type { AnyIssuer } from './issuers/identity.ts';
 import { CachedIssuerResolver } from './issuers/resolver.ts';
 import { IssuerRuntimes } from './issuers/runtimes.ts';
 import { credentialSources, issuerWriter, policyWriter, secretPort } from './kube/adapters.ts';
 import { Applier } from './kube/apply.ts';
-import { createEventRecorder } from './kube/events.ts';
 import { customInformer, resyncSpreadMs, type InformerCommon } from './kube/customInformer.ts';
+import { createEventRecorder } from './kube/events.ts';
 import { createInformer, joinedView, type ResourceInformer } from './kube/informer.ts';
-import { TokensmithError } from './errors.ts';
-import { controlledByTokensmith, managedObjectsInformer } from './kube/managedObjects.ts';
 import { LeaderElector } from './kube/leaderElection.ts';
-import { splitObjectKey } from './kube/objectKey.ts';
-import { createWorkQueue, type WorkQueue } from './kube/workQueue.ts';
+import { controlledByTokensmith, managedObjectsInformer } from './kube/managedObjects.ts';
 import { createWorkloadRestarter } from './kube/workloads.ts';
 import type { Logger } from './log.ts';
+import type { IssuerKey } from './manager/keys.ts';
+import { Manager } from './manager/manager.ts';
+import { Watch } from './manager/watch.ts';
 import type { Clock } from './ports.ts';
 import { createRequestLimiter, limiterPerKey } from './util/rateLimiter.ts';
 
@@ -70,185 +73,105 @@ export function startOperator(options: OperatorOptions): Operator {
     relistIntervalMs: config.relistIntervalMs,
   };
   const resync = config.resyncPeriodMs;
-  const spreadMs = resyncSpreadMs(resync);
-  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const manager = new Manager({
+    clock,
+    log,
+    ...(config.leaderElection.enabled
+      ? { elector: new LeaderElector(kubeConfig, { ...config.leaderElection, clock, log }) }
+      : {}),
+    ...(options.onLostLeadership ? { onLostLeadership: options.onLostLeadership } : {}),
+  });
+  // A namespaced install has no cluster-wide right: no ClusterTokenIssuers, no namespace watch,
+  // and Secrets and ConfigMaps only in the served namespaces.
+  const clusterScope = config.installScope === 'cluster';
   const namespaces = config.namespaces.length > 0 ? [...config.namespaces] : [undefined];
+  const objectNamespaces = clusterScope ? [undefined] : [...config.namespaces];
 
-  // Namespaces take turns, and while others wait none holds more than all workers but one: one
-  // tenant's burst or slow Vault cannot starve the rest.
-  const fairShare = Math.max(1, config.concurrency - 1);
-  const policyQueue: WorkQueue = createWorkQueue({
-    clock,
-    logger: log,
-    groupOf: (key) => key.slice(0, key.indexOf('/')),
-    maxInFlightPerGroup: fairShare,
-  });
-  const issuerQueue: WorkQueue = createWorkQueue({
-    clock,
-    logger: log,
-    // `TokenIssuer/<ns>/<name>` by namespace; ClusterTokenIssuers are the platform's, one group.
-    groupOf: (key) => (key.startsWith('TokenIssuer/') ? (key.split('/')[1] ?? '') : ''),
-    maxInFlightPerGroup: Math.max(1, Math.min(4, config.concurrency) - 1),
-  });
-  const policyInformers: ResourceInformer<TokenPolicy>[] = [];
-  const findPolicy = (key: string) => {
-    for (const informer of policyInformers) {
-      const found = informer.get(key);
-      if (found) return found;
-    }
-    return undefined;
-  };
-  const policyKey = (p: KubernetesObject) => `${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`;
-  const enqueuePolicy = (p: KubernetesObject) => {
-    policyQueue.add(policyKey(p));
-  };
-  const resyncPolicy = (p: KubernetesObject) => {
-    policyQueue.addAfter(policyKey(p), Math.random() * spreadMs);
-  };
-  const resyncIssuer = (issuer: AnyIssuer) => {
-    issuerQueue.addAfter(issuerKey(issuer), Math.random() * spreadMs);
-  };
-  /** Every policy that references the issuer is re-evaluated when it changes. */
-  const enqueueDependents = (issuer: AnyIssuer) => {
-    issuerQueue.add(issuerKey(issuer));
-    for (const informer of policyInformers) {
-      for (const p of informer.list()) {
-        const ref = p.spec.issuerRef;
-        const kind = ref.kind ?? 'ClusterTokenIssuer';
-        const matches =
-          kind === issuer.kind &&
-          ref.name === issuer.metadata?.name &&
-          (kind === 'ClusterTokenIssuer' || p.metadata?.namespace === issuer.metadata.namespace);
-        if (matches) enqueuePolicy(p);
-      }
-    }
-  };
-
-  for (const ns of namespaces) {
-    policyInformers.push(
-      customInformer<TokenPolicy>(
-        kubeConfig,
-        PLURAL.tokenPolicy,
-        ns,
-        common,
-        { onChange: enqueuePolicy, onDelete: enqueuePolicy, onResync: resyncPolicy },
-        resync,
-      ),
-    );
-  }
-  const tokenIssuerInformers = namespaces.map((ns) =>
-    customInformer<TokenIssuer>(
-      kubeConfig,
-      PLURAL.tokenIssuer,
-      ns,
-      common,
-      { onChange: enqueueDependents, onDelete: enqueueDependents, onResync: resyncIssuer },
-      resync,
+  const policyWatch = new Watch<TokenPolicy>();
+  const policyInformers = namespaces.map((ns) =>
+    manager.addInformer(
+      customInformer<TokenPolicy>(kubeConfig, PLURAL.tokenPolicy, ns, common, policyWatch.handlers, resync),
     ),
   );
-  // A namespaced install has no cluster-wide right: no ClusterTokenIssuers, no namespace watch.
-  const clusterScope = config.installScope === 'cluster';
-  const clusterIssuerInformer = clusterScope
-    ? customInformer<ClusterTokenIssuer>(
-        kubeConfig,
-        PLURAL.clusterTokenIssuer,
-        undefined,
-        {
-          ...common,
-          ...(config.clusterIssuerSelector ? { labelSelector: config.clusterIssuerSelector } : {}),
-        },
-        { onChange: enqueueDependents, onDelete: enqueueDependents, onResync: resyncIssuer },
-        resync,
+  const policies = joinedView(policyInformers);
+  const issuerWatch = new Watch<AnyIssuer>();
+  const tokenIssuers = joinedView(
+    namespaces.map((ns) =>
+      manager.addInformer(
+        customInformer<TokenIssuer>(kubeConfig, PLURAL.tokenIssuer, ns, common, issuerWatch.handlers, resync),
+      ),
+    ),
+  );
+  const clusterIssuers = clusterScope
+    ? manager.addInformer(
+        customInformer<ClusterTokenIssuer>(
+          kubeConfig,
+          PLURAL.clusterTokenIssuer,
+          undefined,
+          {
+            ...common,
+            ...(config.clusterIssuerSelector ? { labelSelector: config.clusterIssuerSelector } : {}),
+          },
+          issuerWatch.handlers,
+          resync,
+        ),
       )
     : undefined;
-  /** The namespaces Secrets and ConfigMaps are watched in: all (undefined) or the served ones. */
-  const objectNamespaces = clusterScope ? [undefined] : [...config.namespaces];
-  const onSecret = (s: V1Secret) => {
-    const policy = s.metadata?.labels?.[LABEL.policy];
-    if (policy) policyQueue.add(`${s.metadata?.namespace ?? ''}/${policy}`);
-  };
-  const secretInformers = objectNamespaces.map((namespace) =>
-    managedObjectsInformer<V1Secret>({
-      kubeConfig,
-      resource: 'secrets',
-      namespace,
-      keep: controlledByTokensmith,
-      // The event of tokensmith's own write needs no reconcile: the one that wrote it is done.
-      onChange: (s: V1Secret) => {
-        if (!secrets.isOwnWrite(s)) onSecret(s);
-      },
-      onDelete: (s: V1Secret) => {
-        secrets.forget({ namespace: s.metadata?.namespace ?? '', name: s.metadata?.name ?? '' });
-        onSecret(s);
-      },
-      ...common,
-    }),
-  );
-  const managedSecrets = joinedView(secretInformers);
+  /** Informers of one managed kind per watched namespace, as one view. */
+  const managed = <T extends V1Secret | V1ConfigMap>(resource: 'secrets' | 'configmaps', watch: Watch<T>) =>
+    joinedView(
+      objectNamespaces.map((namespace) =>
+        manager.addInformer(
+          managedObjectsInformer<T>({
+            kubeConfig,
+            resource,
+            namespace,
+            keep: controlledByTokensmith,
+            ...watch.handlers,
+            ...common,
+          }),
+        ),
+      ),
+    );
+  const secretWatch = new Watch<V1Secret>();
+  const managedSecrets = managed('secrets', secretWatch);
+  const configMapWatch = new Watch<V1ConfigMap>();
+  const jwksConfigMaps = managed('configmaps', configMapWatch);
   // Namespace labels decide which namespaces a ClusterTokenIssuer serves (spec.namespaces.selector).
-  const enqueueNamespace = (ns: V1Namespace) => {
-    for (const informer of policyInformers)
-      for (const p of informer.list(ns.metadata?.name ?? '')) enqueuePolicy(p);
-  };
-  const namespaceInformer = clusterScope
-    ? createInformer<V1Namespace>({
-        kubeConfig,
-        path: '/api/v1/namespaces',
-        list: (o) => core.listNamespace(o),
-        onChange: enqueueNamespace,
-        onDelete: enqueueNamespace,
-        ...common,
-      })
+  const namespaceWatch = new Watch<V1Namespace>();
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const namespaceInformer: ResourceInformer<V1Namespace> | undefined = clusterScope
+    ? manager.addInformer(
+        createInformer<V1Namespace>({
+          kubeConfig,
+          path: '/api/v1/namespaces',
+          list: (o) => core.listNamespace(o),
+          ...namespaceWatch.handlers,
+          ...common,
+        }),
+      )
     : undefined;
-  // A JWKS ConfigMap someone edits or deletes is published again by its issuer.
-  const onConfigMap = (cm: V1ConfigMap) => {
-    const owner = cm.metadata?.ownerReferences?.find((o) => o.controller === true);
-    if (owner?.kind === 'ClusterTokenIssuer') issuerQueue.add(`ClusterTokenIssuer/${owner.name}`);
-    if (owner?.kind === 'TokenIssuer')
-      issuerQueue.add(`TokenIssuer/${cm.metadata?.namespace ?? ''}/${owner.name}`);
-  };
-  const configMapInformers = objectNamespaces.map((namespace) =>
-    managedObjectsInformer<V1ConfigMap>({
-      kubeConfig,
-      resource: 'configmaps',
-      namespace,
-      keep: controlledByTokensmith,
-      onChange: (cm: V1ConfigMap) => {
-        if (!issuerWrites.isOwnWrite(cm)) onConfigMap(cm);
-      },
-      onDelete: onConfigMap,
-      ...common,
-    }),
-  );
-  const jwksConfigMaps = joinedView(configMapInformers);
 
-  const findIssuer = (kind: string, namespace: string | undefined, name: string): AnyIssuer | undefined => {
-    if (kind === 'ClusterTokenIssuer') {
-      if (!clusterIssuerInformer) {
-        throw new TokensmithError(
-          'IssuerNotFound',
-          `this tokensmith is installed per namespace (--install-scope=namespaced) and serves TokenIssuers only; use a TokenIssuer in namespace ${namespace ?? ''}`,
-        );
-      }
-      return clusterIssuerInformer.get(name);
+  const findIssuer = (key: IssuerKey): AnyIssuer | undefined => {
+    if (key.kind === 'TokenIssuer') return tokenIssuers.get(`${key.namespace}/${key.name}`);
+    if (!clusterIssuers) {
+      throw new TokensmithError(
+        'IssuerNotFound',
+        "this tokensmith is installed per namespace (--install-scope=namespaced) and serves TokenIssuers only; use a TokenIssuer in the policy's namespace",
+      );
     }
-    for (const informer of tokenIssuerInformers) {
-      const found = informer.get(`${namespace ?? ''}/${name}`);
-      if (found) return found;
-    }
-    return undefined;
+    return clusterIssuers.get(key.name);
   };
-
-  const events = createEventRecorder({
+  const recorder = createEventRecorder({
     kubeConfig,
     reportingInstance: config.leaderElection.identity,
     clock,
     logger: log,
     limiter: kubeLimiter,
   });
-  const eventSink = {
-    record: (object: Parameters<typeof events.record>[0], event: Parameters<typeof events.record>[1]) => {
-      void events.record(object, event);
+  const events = {
+    record: (object: Parameters<typeof recorder.record>[0], event: Parameters<typeof recorder.record>[1]) => {
+      void recorder.record(object, event);
     },
   };
   const applier = new Applier(kubeConfig, kubeLimiter);
@@ -266,115 +189,87 @@ export function startOperator(options: OperatorOptions): Operator {
     log,
     clock,
   });
-  const policyReconciler = new TokenPolicyReconciler({
-    clock,
-    log,
-    random: (n) => randomBytes(n),
-    policies: { get: (key) => findPolicy(`${key.namespace}/${key.name}`) },
-    issuers: new CachedIssuerResolver(
-      (ref, ns) => findIssuer(ref.kind, ns, ref.name),
-      runtimes,
-      (ns) => {
-        const found = namespaceInformer?.get(ns);
-        return found ? (found.metadata?.labels ?? {}) : undefined;
-      },
-    ),
-    secrets,
-    writer: policyWriter(applier),
-    events: eventSink,
-    workloads: createWorkloadRestarter({
-      kubeConfig,
-      limiter: kubeLimiter,
-      restartLimiter: createRequestLimiter({
-        qps: config.workloadRestartQps,
-        burst: Math.max(1, Math.ceil(config.workloadRestartQps * 2)),
-        clock,
-      }),
+  const spreadMs = resyncSpreadMs(resync);
+
+  setupPolicyController(manager, {
+    concurrency: config.concurrency,
+    deps: {
       clock,
-      logger: log,
-    }),
-    scheduleJitterMs: config.scheduleJitterMs,
-    minRotationIntervalMs: config.minRotationIntervalMs,
-    ...(options.afterStep ? { afterStep: options.afterStep } : {}),
+      log,
+      random: (n) => randomBytes(n),
+      policies: { get: (key) => policies.get(`${key.namespace}/${key.name}`) },
+      issuers: new CachedIssuerResolver(
+        (ref, ns) =>
+          findIssuer(
+            ref.kind === 'TokenIssuer'
+              ? { ...ref, kind: 'TokenIssuer', namespace: ns }
+              : { kind: 'ClusterTokenIssuer', name: ref.name },
+          ),
+        runtimes,
+        (ns) => {
+          const found = namespaceInformer?.get(ns);
+          return found ? (found.metadata?.labels ?? {}) : undefined;
+        },
+      ),
+      secrets,
+      writer: policyWriter(applier),
+      events,
+      workloads: createWorkloadRestarter({
+        kubeConfig,
+        limiter: kubeLimiter,
+        restartLimiter: createRequestLimiter({
+          qps: config.workloadRestartQps,
+          burst: Math.max(1, Math.ceil(config.workloadRestartQps * 2)),
+          clock,
+        }),
+        clock,
+        logger: log,
+      }),
+      scheduleJitterMs: config.scheduleJitterMs,
+      minRotationIntervalMs: config.minRotationIntervalMs,
+      ...(options.afterStep ? { afterStep: options.afterStep } : {}),
+    },
+    policies: policyWatch,
+    policiesIn: (ns) => policies.list(ns),
+    issuers: issuerWatch,
+    secrets: secretWatch,
+    secretWrites: secrets,
+    ...(namespaceInformer ? { namespaces: namespaceWatch } : {}),
+    resyncSpreadMs: spreadMs,
   });
-  const issuerReconciler = new IssuerReconciler({
-    clock,
-    log,
-    clusterResourceNamespace: config.clusterResourceNamespace,
-    runtimes,
-    writer: issuerWrites,
-    events: eventSink,
+  setupIssuerController(manager, {
+    concurrency: Math.max(1, Math.min(4, config.concurrency)),
+    deps: {
+      clock,
+      log,
+      clusterResourceNamespace: config.clusterResourceNamespace,
+      runtimes,
+      writer: issuerWrites,
+      events,
+    },
+    find: findIssuer,
+    issuers: issuerWatch,
+    configMaps: configMapWatch,
+    isOwnWrite: (cm) => issuerWrites.isOwnWrite(cm),
+    resyncSpreadMs: spreadMs,
   });
-
-  const informers: ResourceInformer<KubernetesObject>[] = [
-    ...policyInformers,
-    ...tokenIssuerInformers,
-    ...(clusterIssuerInformer ? [clusterIssuerInformer] : []),
-    ...secretInformers,
-    ...configMapInformers,
-    ...(namespaceInformer ? [namespaceInformer] : []),
-  ] as ResourceInformer<KubernetesObject>[];
-
-  const elector = config.leaderElection.enabled
-    ? new LeaderElector(kubeConfig, { ...config.leaderElection, clock, log })
-    : undefined;
-  let stopped = false;
-
-  const startWork = async () => {
-    for (const informer of informers) informer.start();
-    await Promise.all(informers.map((i) => i.waitForSync()));
-    policyQueue.start(
-      async (key) => {
-        const { namespace, name } = splitObjectKey(key);
-        return policyReconciler.reconcile({ namespace: namespace ?? '', name });
-      },
-      { concurrency: config.concurrency },
-    );
-    issuerQueue.start(
-      async (key) => {
-        const [kind, ...rest] = key.split('/');
-        const name = rest.at(-1) ?? '';
-        const namespace = rest.length > 1 ? rest[0] : undefined;
-        return issuerReconciler.reconcile(findIssuer(kind ?? '', namespace, name));
-      },
-      { concurrency: Math.max(1, Math.min(4, config.concurrency)) },
-    );
+  manager.onSynced(() => {
     log.info(
       {
-        policies: policyInformers.reduce((n, i) => n + i.list().length, 0),
+        policies: policies.list().length,
         secrets: managedSecrets.list().length,
         namespaces: config.namespaces,
       },
       'caches synced; reconciling',
     );
-  };
-
-  const ready = new Promise<void>((resolve, reject) => {
-    if (!elector) {
-      startWork().then(resolve, reject);
-      return;
-    }
-    void elector.run({
-      onStartedLeading: () => {
-        startWork().then(resolve, reject);
-      },
-      onStoppedLeading: () => {
-        // Another replica may act now: stop at once, like client-go's leader election.
-        log.fatal('lost leadership; stopping so that only one replica acts');
-        if (options.onLostLeadership) options.onLostLeadership();
-        else void stop();
-      },
-    });
   });
 
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    await Promise.all([policyQueue.shutdown(), issuerQueue.shutdown()]);
-    await Promise.all(informers.map((i) => i.stop()));
-    runtimes.closeAll();
-    await elector?.stop();
+  const ready = manager.start();
+  return {
+    ready,
+    stop: async () => {
+      await manager.stop();
+      runtimes.closeAll();
+    },
   };
-
-  return { ready, stop };
 }

@@ -1,0 +1,151 @@
+/**
+ * A small manager in controller-runtime's shape: it owns the informers, one work queue per
+ * controller and leader election. Controllers register with addController() and get a typed
+ * queue; informers are added with addInformer(). start() campaigns for the Lease (if election is
+ * on), then starts every informer, waits for their caches, and only then starts the queues, so no
+ * reconcile ever sees a half-filled cache. Losing the Lease stops everything at once.
+ */
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { ReconcileResult, WorkQueue } from '../kube/workQueue.ts';
+import { createWorkQueue } from '../kube/workQueue.ts';
+import type { ResourceInformer } from '../kube/informer.ts';
+import type { LeaderElector } from '../kube/leaderElection.ts';
+import type { Logger } from '../log.ts';
+import type { Clock } from '../ports.ts';
+import type { KeyCodec } from './keys.ts';
+
+export interface ControllerOptions<K> {
+  name: string;
+  keys: KeyCodec<K>;
+  /** Keys reconciled at once. */
+  concurrency: number;
+  /**
+   * Keys of one group (namespace) in flight at most while other groups wait. Default: all workers
+   * but one, so one tenant's burst or slow Vault cannot starve the rest.
+   */
+  maxInFlightPerGroup?: number;
+  reconcile(key: K): Promise<ReconcileResult | undefined>;
+}
+
+/** What every controller's setup gets: its reconciler's dependencies and its share of the work. */
+export interface ControllerSetup<Deps> {
+  deps: Deps;
+  /** Keys reconciled at once. */
+  concurrency: number;
+  /** A resync spreads its keys over this long. */
+  resyncSpreadMs: number;
+}
+
+/** A controller's queue, in its key type. */
+export interface Queue<K> {
+  add(key: K): void;
+  addAfter(key: K, ms: number): void;
+  /** For a resync: the key comes due at a random moment within `spreadMs`. */
+  addSpread(key: K, spreadMs: number): void;
+}
+
+interface Registered {
+  name: string;
+  queue: WorkQueue;
+  start(): void;
+}
+
+export class Manager {
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly elector: LeaderElector | undefined;
+  private readonly onLostLeadership: (() => void) | undefined;
+  private readonly informers: ResourceInformer<KubernetesObject>[] = [];
+  private readonly controllers: Registered[] = [];
+  private readonly synced: (() => void)[] = [];
+  private stopped = false;
+
+  constructor(options: {
+    clock: Clock;
+    log: Logger;
+    elector?: LeaderElector;
+    /** Called when the Lease is lost; default: stop(). */
+    onLostLeadership?: () => void;
+  }) {
+    this.clock = options.clock;
+    this.log = options.log;
+    this.elector = options.elector;
+    this.onLostLeadership = options.onLostLeadership;
+  }
+
+  addInformer<T extends KubernetesObject>(informer: ResourceInformer<T>): ResourceInformer<T> {
+    this.informers.push(informer);
+    return informer;
+  }
+
+  addController<K>(options: ControllerOptions<K>): Queue<K> {
+    const { keys } = options;
+    const queue = createWorkQueue({
+      clock: this.clock,
+      logger: this.log,
+      groupOf: (text) => keys.group(keys.decode(text)),
+      maxInFlightPerGroup: options.maxInFlightPerGroup ?? Math.max(1, options.concurrency - 1),
+    });
+    this.controllers.push({
+      name: options.name,
+      queue,
+      start: () => {
+        queue.start(async (text) => (await options.reconcile(keys.decode(text))) ?? {}, {
+          concurrency: options.concurrency,
+        });
+      },
+    });
+    return {
+      add: (key) => {
+        queue.add(keys.encode(key));
+      },
+      addAfter: (key, ms) => {
+        queue.addAfter(keys.encode(key), ms);
+      },
+      addSpread: (key, spreadMs) => {
+        queue.addAfter(keys.encode(key), Math.random() * spreadMs);
+      },
+    };
+  }
+
+  /** Called once the caches are synced, before any reconcile (e.g. to log what they hold). */
+  onSynced(fn: () => void): void {
+    this.synced.push(fn);
+  }
+
+  /** Resolves once the caches are synced and this replica leads (or election is off). */
+  start(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (!this.elector) {
+        this.startWork().then(resolve, reject);
+        return;
+      }
+      void this.elector.run({
+        onStartedLeading: () => {
+          this.startWork().then(resolve, reject);
+        },
+        onStoppedLeading: () => {
+          // Another replica may act now: stop at once, like client-go's leader election.
+          this.log.fatal('lost leadership; stopping so that only one replica acts');
+          if (this.onLostLeadership) this.onLostLeadership();
+          else void this.stop();
+        },
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await Promise.all(this.controllers.map((c) => c.queue.shutdown()));
+    await Promise.all(this.informers.map((i) => i.stop()));
+    await this.elector?.stop();
+  }
+
+  private async startWork(): Promise<void> {
+    for (const informer of this.informers) informer.start();
+    await Promise.all(this.informers.map((i) => i.waitForSync()));
+    for (const fn of this.synced) fn();
+    for (const controller of this.controllers) controller.start();
+  }
+}
