@@ -19,6 +19,7 @@ import type { Config } from './config.ts';
 import { setupIssuerController } from './controllers/issuer/setup.ts';
 import type { PolicyReconcilerDeps } from './controllers/tokenPolicy/reconciler.ts';
 import { setupPolicyController } from './controllers/tokenPolicy/setup.ts';
+import { setupWorkloadRestartController } from './controllers/workloadRestart/setup.ts';
 import { TokensmithError } from './errors.ts';
 import type { AnyIssuer } from './issuers/identity.ts';
 import { CachedIssuerResolver } from './issuers/resolver.ts';
@@ -214,17 +215,6 @@ export function startOperator(options: OperatorOptions): Operator {
       secrets,
       writer: policyWriter(applier),
       events,
-      workloads: createWorkloadRestarter({
-        kubeConfig,
-        limiter: kubeLimiter,
-        restartLimiter: createRequestLimiter({
-          qps: config.workloadRestartQps,
-          burst: Math.max(1, Math.ceil(config.workloadRestartQps * 2)),
-          clock,
-        }),
-        clock,
-        logger: log,
-      }),
       scheduleJitterMs: config.scheduleJitterMs,
       minRotationIntervalMs: config.minRotationIntervalMs,
       ...(options.afterStep ? { afterStep: options.afterStep } : {}),
@@ -235,6 +225,28 @@ export function startOperator(options: OperatorOptions): Operator {
     secrets: secretWatch,
     secretWrites: secrets,
     ...(namespaceInformer ? { namespaces: namespaceWatch } : {}),
+    resyncSpreadMs: spreadMs,
+  });
+  setupWorkloadRestartController(manager, {
+    concurrency: Math.max(1, Math.min(4, config.concurrency)),
+    deps: {
+      log,
+      policies: { get: (key) => policies.get(`${key.namespace}/${key.name}`) },
+      events,
+      workloads: createWorkloadRestarter({
+        kubeConfig,
+        limiter: kubeLimiter,
+        // A mass rotation rolls the cluster gradually.
+        restartLimiter: createRequestLimiter({
+          qps: config.workloadRestartQps,
+          burst: Math.max(1, Math.ceil(config.workloadRestartQps * 2)),
+          clock,
+        }),
+        clock,
+        logger: log,
+      }),
+    },
+    policies: policyWatch,
     resyncSpreadMs: spreadMs,
   });
   setupIssuerController(manager, {

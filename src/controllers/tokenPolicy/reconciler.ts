@@ -19,16 +19,12 @@ import type { Logger } from '../../log.ts';
 import type { Clock, ObjectKey } from '../../ports.ts';
 import { finalizePolicy } from './finalizer.ts';
 import { NOTHING_KNOWN, gather, type Known } from './gather.ts';
-import type { EventSink, PolicyWriter, SecretPort, WorkloadRestarterPort } from './ports.ts';
+import type { EventSink, PolicyWriter, SecretPort } from './ports.ts';
 import { PolicyReporter } from './report.ts';
-import { restartWorkloads } from './restarts.ts';
 import { policySettings } from './settings.ts';
 import { READY_REASON } from './status.ts';
 import { eventFor, invalidRevokeEvent } from './stepEvents.ts';
 import { StepExecutor, type ExecutableStep } from './steps.ts';
-
-/** How soon a failed workload restart is tried again. */
-const WORKLOAD_RETRY_MS = 30_000;
 
 /** Steps one reconcile may take before it yields (a full rotation needs four). */
 const MAX_STEPS = 12;
@@ -42,8 +38,6 @@ export interface PolicyReconcilerDeps {
   secrets: SecretPort;
   writer: PolicyWriter;
   events: EventSink;
-  /** Restarts the workloads a policy names once per new token version; none: not restarted. */
-  workloads?: WorkloadRestarterPort;
   /** Largest per-policy delay added to schedule fire times (spreads shared schedules). Default 0. */
   scheduleJitterMs?: number;
   /** The shortest time allowed between two rotations of a policy. Default 0. */
@@ -114,7 +108,7 @@ export class TokenPolicyReconciler {
       const result = await this.converge(current, identity, settings, issuer, log, blocked !== undefined);
       policy = current.policy; // with the status this reconcile wrote meanwhile (Issuing)
       record = result.record;
-      let requeueAfterMs = result.nextCheckAt
+      const requeueAfterMs = result.nextCheckAt
         ? Math.max(0, result.nextCheckAt.getTime() - this.deps.clock.now().getTime())
         : undefined;
       if (blocked) {
@@ -125,7 +119,6 @@ export class TokenPolicyReconciler {
         return requeueAfterMs === undefined ? {} : { requeueAfterMs };
       }
       const active = activeVersion(record);
-      const restartFailed = active ? await restartWorkloads(this.deps, policy, key, settings, active) : false;
       const message = `token version ${active?.version ?? '?'} (${active?.fingerprint ?? ''}) is in Secret ${settings.secret.name}, valid until ${active?.expiresAt ?? '?'}`;
       await this.report.status(
         policy,
@@ -134,8 +127,6 @@ export class TokenPolicyReconciler {
         { ready: true, reason: READY_REASON.issued, message },
         result.nextScheduledAt,
       );
-      // A workload that could not be restarted still runs the old token: try again soon.
-      if (restartFailed) requeueAfterMs = Math.min(requeueAfterMs ?? WORKLOAD_RETRY_MS, WORKLOAD_RETRY_MS);
       log.debug({ generation: policy.metadata?.generation, version: active?.version }, 'reconciled');
       return requeueAfterMs === undefined ? {} : { requeueAfterMs };
     } catch (err) {
