@@ -7,11 +7,13 @@
 import type { TokenPolicy } from '../../api/v1alpha1.generated.ts';
 import type { PolicyIdentity } from '../../core/secretData.ts';
 import { newlyRevokedHashes, withAllRevoked } from '../../core/transitions.ts';
-import { TokensmithError, isTokensmithError } from '../../errors.ts';
+import { FINALIZER } from '../../api/constants.ts';
+import { TokensmithError, describeFailure, isTokensmithError } from '../../errors.ts';
 import type { IssuerResolver, ResolvedIssuer } from '../../issuers/resolved.ts';
 import type { Logger } from '../../log.ts';
 import type { Clock } from '../../ports.ts';
 import type { EventSink, PolicyWriter } from './ports.ts';
+import type { PolicyReporter } from './report.ts';
 import { dropFromIndex } from './steps.ts';
 
 /** Tries before a record that keeps changing underneath is left to the next retry. */
@@ -22,9 +24,30 @@ export interface FinalizerDeps {
   issuers: IssuerResolver;
   writer: PolicyWriter;
   events: EventSink;
+  report: PolicyReporter;
 }
 
+/**
+ * Finalizes a policy being deleted (nothing to do without tokensmith's finalizer); while it
+ * cannot revoke yet, the status says so (Deleting=True with the reason) and it is retried.
+ */
 export async function finalizePolicy(
+  deps: FinalizerDeps,
+  policy: TokenPolicy,
+  identity: PolicyIdentity,
+  log: Logger,
+): Promise<void> {
+  if (!(policy.metadata?.finalizers ?? []).includes(FINALIZER)) return;
+  try {
+    await revokeAndRelease(deps, policy, identity, log);
+  } catch (err) {
+    const { reason, message } = describeFailure(err);
+    await deps.report.deleting(policy, { reason, message: `revoking before deletion: ${message}` }, log);
+    throw err;
+  }
+}
+
+async function revokeAndRelease(
   deps: FinalizerDeps,
   policy: TokenPolicy,
   identity: PolicyIdentity,

@@ -7,6 +7,7 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import type { TokenPolicy } from '../../api/v1alpha1.generated.ts';
 import { tokenHash } from '../../core/fingerprint.ts';
+import { policyViolation } from '../../core/guardrails.ts';
 import { activeVersion, type PlanInput } from '../../core/plan.ts';
 import type { PolicyTokenRecord } from '../../core/records.ts';
 import { pendingRequests, type Requests } from '../../core/requests.ts';
@@ -104,4 +105,21 @@ function adopt(
 ): PolicyTokenRecord | undefined {
   if (!record || record.policy.uid === identity.uid) return record;
   return { ...emptyRecord(identity, settings.shape.issuer), lastVersion: record.lastVersion };
+}
+
+/**
+ * Why no token may be minted for the policy now, if so: its issuer's reason (not Ready, namespace
+ * not served) or the guardrail its spec violates. It blocks only minting (see core/plan.ts).
+ */
+export function mintBlockedBy(
+  issuer: ResolvedIssuer,
+  policy: { namespace: string; name: string },
+  ttl: string,
+  settings: PolicySettings,
+): TokensmithError | undefined {
+  if (issuer.mintBlockedBy) return issuer.mintBlockedBy;
+  const violation = policyViolation(policy, ttl, settings, issuer.allowed);
+  return violation
+    ? new TokensmithError('GuardrailViolated', `${violation.message} (guardrail ${violation.guardrail})`)
+    : undefined;
 }

@@ -7,27 +7,21 @@
  */
 import type { TokenPolicy } from '../../api/v1alpha1.generated.ts';
 import { API_VERSION, FINALIZER, KIND } from '../../api/constants.ts';
-import { policyViolation } from '../../core/guardrails.ts';
 import type { RandomBytes } from '../../core/opaque.ts';
-import { activeVersion, planNextStep } from '../../core/plan.ts';
+import { activeVersion } from '../../core/plan.ts';
 import type { PolicyTokenRecord } from '../../core/records.ts';
-import { secretChange, type PolicyIdentity } from '../../core/secretData.ts';
+import type { PolicyIdentity } from '../../core/secretData.ts';
 import type { PolicySettings } from '../../core/settings.ts';
-import { TokensmithError, describeFailure, isTokensmithError } from '../../errors.ts';
 import type { IssuerResolver, IssuerRef, ResolvedIssuer } from '../../issuers/resolved.ts';
 import type { Logger } from '../../log.ts';
 import type { Clock, ObjectKey } from '../../ports.ts';
 import { finalizePolicy } from './finalizer.ts';
-import { NOTHING_KNOWN, gather, type Known } from './gather.ts';
+import { mintBlockedBy } from './gather.ts';
 import type { EventSink, PolicyWriter, SecretPort } from './ports.ts';
 import { PolicyReporter } from './report.ts';
 import { policySettings } from './settings.ts';
-import { READY_REASON } from './status.ts';
-import { eventFor, invalidRevokeEvent } from './stepEvents.ts';
 import { StepExecutor, type ExecutableStep } from './steps.ts';
-
-/** Steps one reconcile may take before it yields (a full rotation needs four). */
-const MAX_STEPS = 12;
+import { converge, type ConvergeDeps } from './converge.ts';
 
 export interface PolicyReconcilerDeps {
   clock: Clock;
@@ -46,13 +40,6 @@ export interface PolicyReconcilerDeps {
   afterStep?: (step: ExecutableStep) => void;
 }
 
-/** Where converging left a policy: its record, when to look again, when the schedule fires next. */
-interface Converged {
-  record: PolicyTokenRecord | undefined;
-  nextCheckAt?: Date;
-  nextScheduledAt?: Date;
-}
-
 export interface ReconcileResult {
   requeueAfterMs?: number;
 }
@@ -61,13 +48,14 @@ export const POLICY_API = { apiVersion: API_VERSION, kind: KIND.tokenPolicy } as
 
 export class TokenPolicyReconciler {
   private readonly deps: PolicyReconcilerDeps;
-  private readonly steps: StepExecutor;
   private readonly report: PolicyReporter;
+
+  private readonly convergeDeps: ConvergeDeps;
 
   constructor(deps: PolicyReconcilerDeps) {
     this.deps = deps;
-    this.steps = new StepExecutor(deps);
     this.report = new PolicyReporter(deps);
+    this.convergeDeps = { ...deps, steps: new StepExecutor(deps), report: this.report };
   }
 
   /** Reconciles the policy `namespace/name`. Throws to ask for a retry with backoff. */
@@ -77,14 +65,7 @@ export class TokenPolicyReconciler {
     const log = this.deps.log.child({ tokenPolicy: `${key.namespace}/${key.name}` });
     const identity: PolicyIdentity = { ...key, uid: policy.metadata?.uid ?? '' };
     if (policy.metadata?.deletionTimestamp) {
-      if (!(policy.metadata.finalizers ?? []).includes(FINALIZER)) return {};
-      try {
-        await finalizePolicy(this.deps, policy, identity, log);
-      } catch (err) {
-        const { reason, message } = describeFailure(err);
-        await this.report.deleting(policy, { reason, message: `revoking before deletion: ${message}` }, log);
-        throw err;
-      }
+      await finalizePolicy({ ...this.deps, report: this.report }, policy, identity, log);
       return {};
     }
     if (!(policy.metadata?.finalizers ?? []).includes(FINALIZER))
@@ -97,15 +78,16 @@ export class TokenPolicyReconciler {
     try {
       settings = policySettings(policy, { minRotationIntervalMs: this.deps.minRotationIntervalMs ?? 0 });
       issuer = await this.deps.issuers.resolve(settings.shape.issuer as IssuerRef, key);
-      const violation = policyViolation(key, policy.spec.token.ttl, settings, issuer.allowed);
-      const blocked =
-        issuer.mintBlockedBy ??
-        (violation &&
-          new TokensmithError(
-            'GuardrailViolated',
-            `${violation.message} (guardrail ${violation.guardrail})`,
-          ));
-      const result = await this.converge(current, identity, settings, issuer, log, blocked !== undefined);
+      const blocked = mintBlockedBy(issuer, key, policy.spec.token.ttl, settings);
+      const result = await converge(
+        this.convergeDeps,
+        current,
+        identity,
+        settings,
+        issuer,
+        log,
+        blocked !== undefined,
+      );
       policy = current.policy; // with the status this reconcile wrote meanwhile (Issuing)
       record = result.record;
       const requeueAfterMs = result.nextCheckAt
@@ -119,14 +101,7 @@ export class TokenPolicyReconciler {
         return requeueAfterMs === undefined ? {} : { requeueAfterMs };
       }
       const active = activeVersion(record);
-      const message = `token version ${active?.version ?? '?'} (${active?.fingerprint ?? ''}) is in Secret ${settings.secret.name}, valid until ${active?.expiresAt ?? '?'}`;
-      await this.report.status(
-        policy,
-        record,
-        settings,
-        { ready: true, reason: READY_REASON.issued, message },
-        result.nextScheduledAt,
-      );
+      await this.report.issued(policy, record, settings, result.nextScheduledAt);
       log.debug({ generation: policy.metadata?.generation, version: active?.version }, 'reconciled');
       return requeueAfterMs === undefined ? {} : { requeueAfterMs };
     } catch (err) {
@@ -141,85 +116,5 @@ export class TokenPolicyReconciler {
       );
       throw err;
     }
-  }
-
-  /** Runs plan steps until none is left; returns the final record and when to look again. */
-  private async converge(
-    current: { policy: TokenPolicy },
-    identity: PolicyIdentity,
-    settings: PolicySettings,
-    issuer: ResolvedIssuer,
-    log: Logger,
-    mintBlocked: boolean,
-  ): Promise<Converged> {
-    let known: Known = NOTHING_KNOWN;
-    const jitterMaxMs = this.deps.scheduleJitterMs ?? 0;
-    for (let i = 0; i < MAX_STEPS; i++) {
-      const now = this.deps.clock.now();
-      const world = await gather({
-        policy: current.policy,
-        identity,
-        settings,
-        issuer,
-        secrets: this.deps.secrets,
-        known,
-        now,
-        jitterMaxMs,
-        mintBlocked,
-      });
-      const { record, stored, requests } = world;
-      if (requests.invalidRevoke !== undefined)
-        this.deps.events.record(current.policy, invalidRevokeEvent(requests.invalidRevoke));
-      const step = planNextStep(world.input);
-      if (step.kind === 'none') {
-        return {
-          record,
-          ...(step.nextCheckAt ? { nextCheckAt: step.nextCheckAt } : {}),
-          ...(requests.nextScheduledAt ? { nextScheduledAt: requests.nextScheduledAt } : {}),
-        };
-      }
-      log.debug({ step: step.kind, ...('reason' in step ? { reason: step.reason } : {}) }, 'executing step');
-      // A rotation in flight shows as Issuing=True (the first issuance needs no extra write: its
-      // status follows at once, and shows Issuing too should it stop half way).
-      if (step.kind === 'mint' && step.reason !== 'Initial') {
-        current.policy = await this.report.issuing(current.policy, {
-          version: (record?.lastVersion ?? 0) + 1,
-          reason: step.reason,
-        });
-      }
-      try {
-        const result = await this.steps.execute(step, {
-          policy: current.policy,
-          identity,
-          settings,
-          issuer,
-          record,
-          stored,
-          now,
-        });
-        known = {
-          stored: result.stored === undefined ? (stored ?? null) : result.stored,
-          secret: result.secret ?? known.secret,
-        };
-      } catch (err) {
-        if (isTokensmithError(err, 'VaultConflict')) {
-          known = NOTHING_KNOWN; // someone wrote first: re-read, re-plan
-          continue;
-        }
-        throw err;
-      }
-      this.deps.afterStep?.(step);
-      // The previous token leaving the Secret when its overlap ends is tokensmith's own doing.
-      const quiet =
-        step.kind === 'sync' &&
-        world.desired !== undefined &&
-        secretChange(world.secret, identity, settings, world.desired, record) === 'overlapEnded';
-      const event = quiet ? undefined : eventFor(step, record);
-      if (event) this.deps.events.record(current.policy, { type: 'Normal', ...event });
-    }
-    throw new TokensmithError(
-      'NotConverging',
-      `the policy was still changing after ${MAX_STEPS} steps (something else keeps changing its Secret or Vault record?); will retry`,
-    );
   }
 }

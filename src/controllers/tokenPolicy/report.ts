@@ -6,6 +6,7 @@
  */
 import type { TokenPolicy } from '../../api/v1alpha1.generated.ts';
 import type { ReadyOutcome } from '../../core/conditions.ts';
+import { activeVersion } from '../../core/plan.ts';
 import type { PolicyTokenRecord } from '../../core/records.ts';
 import type { PolicySettings } from '../../core/settings.ts';
 import { describeFailure, safeErrorFields } from '../../errors.ts';
@@ -14,6 +15,7 @@ import type { Logger } from '../../log.ts';
 import type { Clock, ObjectKey } from '../../ports.ts';
 import type { EventSink, PolicyWriter } from './ports.ts';
 import {
+  READY_REASON,
   deletingStatus,
   issuingStatus,
   policyStatus,
@@ -53,6 +55,24 @@ export class PolicyReporter {
         overlapMs: settings?.overlapMs,
         outcome,
       }),
+    );
+  }
+
+  /** Ready=True: the active version is in the Secret. */
+  async issued(
+    policy: TokenPolicy,
+    record: PolicyTokenRecord | undefined,
+    settings: PolicySettings,
+    nextScheduledAt: Date | undefined,
+  ): Promise<void> {
+    const active = activeVersion(record);
+    const message = `token version ${active?.version ?? '?'} (${active?.fingerprint ?? ''}) is in Secret ${settings.secret.name}, valid until ${active?.expiresAt ?? '?'}`;
+    await this.status(
+      policy,
+      record,
+      settings,
+      { ready: true, reason: READY_REASON.issued, message },
+      nextScheduledAt,
     );
   }
 

@@ -21,9 +21,7 @@ export interface WorkloadRestartDeps {
 }
 
 /** What a policy asks to be restarted for, once its status shows a version in the Secret. */
-export function restartTarget(
-  policy: TokenPolicy | undefined,
-):
+export function restartTarget(policy: TokenPolicy | undefined):
   | {
       workloads: { kind: 'Deployment' | 'StatefulSet' | 'DaemonSet'; name: string }[];
       fingerprint: string;
