@@ -35,14 +35,7 @@ import { objectKey } from './objectKey.ts';
 
 export type { ListOptions } from './listPages.ts';
 export { joinedView, type CacheView } from './cacheView.ts';
-export {
-  DEFAULT_MIN_WATCH_TIMEOUT_MS,
-  DEFAULT_PAGE_SIZE,
-  DEFAULT_RELIST_INTERVAL_MS,
-  DEFAULT_RESTART_BACKOFF,
-  type InformerOptions,
-  type ResourceInformer,
-} from './informerTypes.ts';
+export type { InformerOptions, ResourceInformer } from './informerTypes.ts';
 import {
   DEFAULT_MIN_WATCH_TIMEOUT_MS,
   DEFAULT_PAGE_SIZE,
