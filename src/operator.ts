@@ -24,7 +24,10 @@ import { TokensmithError } from './errors.ts';
 import type { AnyIssuer } from './issuers/identity.ts';
 import { CachedIssuerResolver } from './issuers/resolver.ts';
 import { IssuerRuntimes } from './issuers/runtimes.ts';
-import { credentialSources, issuerWriter, policyWriter, secretPort } from './kube/adapters.ts';
+import { credentialSources } from './kube/credentialSources.ts';
+import { issuerWriter } from './kube/issuerWriter.ts';
+import { policyWriter } from './kube/policyWriter.ts';
+import { secretPort } from './kube/secretPort.ts';
 import { Applier } from './kube/apply.ts';
 import { customInformer, resyncSpreadMs, type InformerCommon } from './kube/customInformer.ts';
 import { createEventRecorder } from './kube/events.ts';
@@ -37,6 +40,7 @@ import type { IssuerKey } from './manager/keys.ts';
 import { Manager } from './manager/manager.ts';
 import { Watch } from './manager/watch.ts';
 import type { Clock } from './ports.ts';
+import { issuerVaults } from './vault/issuerVault.ts';
 import { createRequestLimiter, limiterPerKey } from './util/rateLimiter.ts';
 
 export interface OperatorOptions {
@@ -255,7 +259,7 @@ export function startOperator(options: OperatorOptions): Operator {
       clock,
       log,
       clusterResourceNamespace: config.clusterResourceNamespace,
-      runtimes,
+      vaults: issuerVaults(runtimes),
       writer: issuerWrites,
       events,
     },

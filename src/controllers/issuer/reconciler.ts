@@ -16,41 +16,21 @@ import {
   jwksConfigMapName,
   type AnyIssuer,
 } from '../../issuers/identity.ts';
-import type { IssuerRuntimes } from '../../issuers/runtimes.ts';
 import type { Logger } from '../../log.ts';
 import { jwksOf } from '../../mint/jwt.ts';
 import type { Clock } from '../../ports.ts';
-import { KvV2 } from '../../vault/kv.ts';
-import type { EventSink } from '../tokenPolicy/ports.ts';
+import type { EventSink, IssuerVaults, IssuerWriter } from './ports.ts';
 import { rotationSettings, runKeyLifecycle, type KeyLifecycleResult } from './keyLifecycle.ts';
 import { issuerStatus, type IssuerKeysView } from './status.ts';
 import type { TokenIssuerStatus } from '../../api/v1alpha1.generated.ts';
 
 export const JWKS_KEY = 'jwks.json';
 
-export interface IssuerWriter {
-  /**
-   * Writes the JWKS ConfigMap, controlled by `owner` (skipped by the caller when unchanged). Throws
-   * ConfigMapNotOwned, and writes nothing, when a ConfigMap of that name exists that `owner` does
-   * not control: tokensmith never takes over an object it did not create.
-   */
-  applyConfigMap(
-    namespace: string,
-    name: string,
-    data: Record<string, string>,
-    labels: Record<string, string>,
-    owner: AnyIssuer,
-  ): Promise<void>;
-  /** The data of a ConfigMap from the cache, to skip no-op writes. */
-  configMapData(namespace: string, name: string): Record<string, string> | undefined;
-  applyStatus(issuer: AnyIssuer, status: TokenIssuerStatus): Promise<void>;
-}
-
 export interface IssuerReconcilerDeps {
   clock: Clock;
   log: Logger;
   clusterResourceNamespace: string;
-  runtimes: IssuerRuntimes;
+  vaults: IssuerVaults;
   writer: IssuerWriter;
   events: EventSink;
 }
@@ -72,7 +52,7 @@ export class IssuerReconciler {
   async reconcile(issuer: AnyIssuer | undefined): Promise<IssuerReconcileResult> {
     if (!issuer) return {};
     if (issuer.metadata?.deletionTimestamp) {
-      this.deps.runtimes.forget(issuer);
+      this.deps.vaults.forget(issuer);
       return {};
     }
     const log = this.deps.log.child({ issuer: issuerKey(issuer) });
@@ -80,10 +60,10 @@ export class IssuerReconciler {
     try {
       // A second line behind the CRD's CEL rules: verifyFor must cover allowed.maxTtl.
       const settings = rotationSettings(issuer);
-      const published = await this.deps.runtimes.use(issuer, async (runtime) => {
+      const published = await this.deps.vaults.use(issuer, async (vault) => {
         const lifecycle = await runKeyLifecycle({
-          keys: runtime.keys,
-          keyState: runtime.keyState,
+          keys: vault.keys,
+          keyState: vault.keyState,
           settings,
           now: () => this.deps.clock.now(),
           requested: issuer.metadata?.annotations?.[ANNOTATION.rotateKey],
@@ -104,16 +84,11 @@ export class IssuerReconciler {
           compromised: lifecycle.compromised,
         };
         const jwks = JSON.stringify(jwksOf(lifecycle.keys), null, 2);
-        // The issuer's folder must be readable: a record read proves the Vault policy allows it.
-        await runtime.store.read({ namespace: 'tokensmith-probe', name: 'tokensmith-probe' });
-        await this.publishToVault(
-          new KvV2({ client: runtime.client, mount: runtime.mount }),
-          `${runtime.pathPrefix}/jwks`,
-          jwks,
-        );
+        // The issuer's folder must be readable with its credentials.
+        await vault.checkAccess();
         return {
           jwks,
-          vaultPath: `${runtime.mount}/data/${runtime.pathPrefix}/jwks`,
+          vaultPath: await vault.publishJwks(jwks),
           nextDueAt: lifecycle.decision.nextDueAt,
         };
       });
@@ -204,12 +179,6 @@ export class IssuerReconciler {
         note: `signing key kid ${key.kid} (version ${key.version}) retired: ${formatDuration(verifyForMs)} after it stopped signing, it left the JWKS`,
       });
     }
-  }
-
-  private async publishToVault(kv: KvV2, path: string, jwks: string): Promise<void> {
-    const existing = await kv.read(path);
-    if (existing?.data.jwks === jwks) return;
-    await kv.write(path, { jwks });
   }
 
   private async writeStatus(

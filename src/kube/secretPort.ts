@@ -1,0 +1,50 @@
+/** The policy reconciler's Secrets (SecretPort): cache first, the API for a Secret not ours yet. */
+import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import type { SecretPort } from '../controllers/tokenPolicy/ports.ts';
+import type { ObjectKey, RequestLimiter } from '../ports.ts';
+import { kubeError, kubeStatus } from './apiErrors.ts';
+import type { Applier } from './apply.ts';
+import type { CacheView } from './informer.ts';
+import { isSameWrite } from './ownWrites.ts';
+
+/**
+ * The policy reconciler's Secrets. The informer caches their metadata only (see metadataOnly.ts),
+ * so the data comes from what tokensmith applied itself while the cached resourceVersion still
+ * matches it (nobody changed the Secret since), and from a read by exact name otherwise.
+ */
+export function secretPort(options: {
+  kubeConfig: KubeConfig;
+  limiter: RequestLimiter;
+  applier: Applier;
+  managedSecrets: CacheView<V1Secret>;
+}): SecretPort & { forget(key: ObjectKey): void; isOwnWrite(secret: V1Secret): boolean } {
+  const core = options.kubeConfig.makeApiClient(CoreV1Api);
+  const written = new Map<string, V1Secret>();
+  return {
+    async get(key: ObjectKey) {
+      const id = `${key.namespace}/${key.name}`;
+      const cached = options.managedSecrets.get(id);
+      const ours = written.get(id);
+      if (cached && ours && cached.metadata?.resourceVersion === ours.metadata?.resourceVersion) return ours;
+      if (!cached) written.delete(id);
+      try {
+        return await options.limiter.run(() => core.readNamespacedSecret(key));
+      } catch (err) {
+        if (kubeStatus(err) === 404) return undefined;
+        throw kubeError(`reading Secret ${key.namespace}/${key.name}`, err);
+      }
+    },
+    async apply(secret: V1Secret) {
+      const applied = await options.applier.apply(secret);
+      written.set(`${applied.metadata?.namespace ?? ''}/${applied.metadata?.name ?? ''}`, applied);
+      return applied;
+    },
+    forget(key: ObjectKey) {
+      written.delete(`${key.namespace}/${key.name}`);
+    },
+    /** Whether this state of the Secret is the one tokensmith applied last (its own write's event). */
+    isOwnWrite(secret: V1Secret) {
+      return isSameWrite(written, secret);
+    },
+  };
+}
