@@ -19,6 +19,7 @@ import {
   waitForIssuer,
   waitForPolicy,
 } from '../support/resources.ts';
+import { jwt, onIssuer, tokenPolicy } from '../support/policies.ts';
 
 const OVERLAY = join(import.meta.dirname, '..', '..', 'deploy', 'namespaced');
 let system: string;
@@ -88,11 +89,7 @@ describe('deploy/namespaced', () => {
   it('issues tokens through a TokenIssuer as that ServiceAccount, and says a ClusterTokenIssuer is not served', async () => {
     await createTokenIssuer(served, 'local', { issuer: 'https://tokens.local.example' });
     await waitForIssuer('local', 'True/KeyReady', 30_000, served);
-    await createPolicy(served, 'local', {
-      issuerRef: { kind: 'TokenIssuer', name: 'local' },
-      token: { type: 'jwt', jwt: { audience: ['api'] }, ttl: '1h' },
-      secret: { name: 'local' },
-    });
+    await createPolicy(served, tokenPolicy('local', onIssuer('local', 'TokenIssuer'), jwt(['api'])));
     await waitForPolicy(served, 'local', 'True/Issued');
     expect((await secretData(served, 'local'))?.TOKEN?.split('.')).toHaveLength(3);
     await createPolicy(served, 'cluster', {

@@ -18,6 +18,7 @@ import {
   waitForIssuer,
   waitForPolicy,
 } from '../support/resources.ts';
+import { jwt, onIssuer, tokenPolicy } from '../support/policies.ts';
 
 const DEPLOY = join(import.meta.dirname, '..', '..', 'deploy');
 const SYSTEM = 'tokensmith-system';
@@ -63,11 +64,7 @@ describe('deploy/', () => {
       signing: { transitMount: operator.config.vault.transitMount },
     });
     await waitForIssuer(issuer, 'True/KeyReady');
-    await createPolicy(namespace, 'as-sa', {
-      issuerRef: { name: issuer },
-      token: { type: 'jwt', jwt: { audience: ['api'] }, ttl: '1h' },
-      secret: { name: 'as-sa' },
-    });
+    await createPolicy(namespace, tokenPolicy('as-sa', onIssuer(issuer), jwt(['api'])));
     await waitForPolicy(namespace, 'as-sa', 'True/Issued');
     expect((await secretData(namespace, 'as-sa'))?.TOKEN?.split('.')).toHaveLength(3);
     // Nothing was refused along the way (a 403 would be logged as a failed request).

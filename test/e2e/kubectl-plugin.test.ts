@@ -16,6 +16,7 @@ import {
   waitForPolicy,
   waitUntil,
 } from '../support/resources.ts';
+import { onIssuer, overlap, tokenPolicy, ttl } from '../support/policies.ts';
 
 const run = promisify(execFile);
 const PLUGIN = join(import.meta.dirname, '..', '..', 'bin', 'kubectl-tokensmith.js');
@@ -42,12 +43,7 @@ beforeAll(async () => {
   issuer = uniqueName('plugin');
   await createClusterIssuer(issuer, { issuer: 'https://tokens.plugin.example', signing: { transitMount } });
   await waitForIssuer(issuer, 'True/KeyReady');
-  await createPolicy(namespace, 'api', {
-    issuerRef: { name: issuer },
-    token: { type: 'opaque', ttl: '24h' },
-    rotation: { overlap: '1h' },
-    secret: { name: 'api' },
-  });
+  await createPolicy(namespace, tokenPolicy('api', onIssuer(issuer), ttl('24h'), overlap('1h')));
   await waitForPolicy(namespace, 'api', 'True/Issued');
 });
 

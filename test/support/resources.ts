@@ -99,12 +99,28 @@ export async function readClusterIssuer(name: string): Promise<ClusterTokenIssue
   })) as ClusterTokenIssuer;
 }
 
-export async function createPolicy(namespace: string, name: string, spec: TokenPolicySpec): Promise<void> {
+/** Creates a policy: `(namespace, name, spec)`, or `(namespace, tokenPolicy(...))` (policies.ts). */
+export async function createPolicy(namespace: string, policy: TokenPolicy): Promise<void>;
+export async function createPolicy(namespace: string, name: string, spec: TokenPolicySpec): Promise<void>;
+export async function createPolicy(
+  namespace: string,
+  nameOrPolicy: string | TokenPolicy,
+  spec?: TokenPolicySpec,
+): Promise<void> {
+  const policy =
+    typeof nameOrPolicy === 'string'
+      ? { metadata: { name: nameOrPolicy }, spec: spec as TokenPolicySpec }
+      : nameOrPolicy;
   await customObjects().createNamespacedCustomObject({
     ...G,
     namespace,
     plural: 'tokenpolicies',
-    body: { apiVersion: 'tokensmith.dev/v1alpha1', kind: 'TokenPolicy', metadata: { name }, spec },
+    body: {
+      apiVersion: 'tokensmith.dev/v1alpha1',
+      kind: 'TokenPolicy',
+      metadata: policy.metadata,
+      spec: policy.spec,
+    },
   });
 }
 

@@ -26,6 +26,7 @@ import {
   waitForIssuer,
   waitForPolicy,
 } from '../../support/resources.ts';
+import { onIssuer, secret, tokenPolicy } from '../../support/policies.ts';
 
 const run = promisify(execFile);
 let namespace: string;
@@ -143,11 +144,10 @@ describe('issuance', () => {
   });
 
   it('reports a missing issuer', async () => {
-    await createPolicy(namespace, 'orphan', {
-      issuerRef: { name: 'no-such-issuer' },
-      token: { type: 'opaque', ttl: '1h' },
-      secret: { name: 'orphan-token' },
-    });
+    await createPolicy(
+      namespace,
+      tokenPolicy('orphan', onIssuer('no-such-issuer'), secret({ name: 'orphan-token' })),
+    );
     const policy = await waitForPolicy(namespace, 'orphan', 'False/IssuerNotFound');
     expect(policy.status?.conditions?.[0]?.message).toContain(
       'ClusterTokenIssuer no-such-issuer does not exist',
@@ -155,11 +155,7 @@ describe('issuance', () => {
   });
 
   it('restores a Secret that is edited or deleted', async () => {
-    await createPolicy(namespace, 'drift', {
-      issuerRef: { name: issuer },
-      token: { type: 'opaque', ttl: '1h' },
-      secret: { name: 'drift-token' },
-    });
+    await createPolicy(namespace, tokenPolicy('drift', onIssuer(issuer), secret({ name: 'drift-token' })));
     await waitForPolicy(namespace, 'drift', 'True/Issued');
     const original = await secretData(namespace, 'drift-token');
     const core = adminKubeConfig().makeApiClient(CoreV1Api);
@@ -176,11 +172,7 @@ describe('issuance', () => {
   });
 
   it('revokes every version in Vault when the policy is deleted', async () => {
-    await createPolicy(namespace, 'doomed', {
-      issuerRef: { name: issuer },
-      token: { type: 'opaque', ttl: '1h' },
-      secret: { name: 'doomed-token' },
-    });
+    await createPolicy(namespace, tokenPolicy('doomed', onIssuer(issuer), secret({ name: 'doomed-token' })));
     await waitForPolicy(namespace, 'doomed', 'True/Issued');
     expect((await readPolicy(namespace, 'doomed'))?.metadata?.finalizers).toEqual([
       'tokensmith.dev/revoke-tokens',

@@ -35,6 +35,7 @@ import {
 import { ShiftableClock } from '../../support/shiftableClock.ts';
 import { issuerVaultSide } from '../../support/issuerVaultSide.ts';
 import { client, closeClients } from '../vault/support.ts';
+import { jwt, onIssuer, tokenPolicy, ttl } from '../../support/policies.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -104,11 +105,10 @@ function verify(token: string, jwks: JSONWebKeySet) {
 /** A JWT policy on the issuer; returns the JWT its Secret holds. */
 async function mintThrough(issuer: string): Promise<string> {
   const name = uniqueName('jwt');
-  await createPolicy(namespace, name, {
-    issuerRef: { kind: 'TokenIssuer', name: issuer },
-    token: { type: 'jwt', jwt: { audience: ['orders-api'] }, ttl: '1m' },
-    secret: { name },
-  });
+  await createPolicy(
+    namespace,
+    tokenPolicy(name, onIssuer(issuer, 'TokenIssuer'), jwt(['orders-api']), ttl('1m')),
+  );
   await waitForPolicy(namespace, name, 'True/Issued');
   return (await secretData(namespace, name))?.TOKEN ?? '';
 }

@@ -12,6 +12,7 @@ import {
   type TestOperator,
 } from '../../support/operator.ts';
 import { createPolicy, createReadyClusterIssuer, waitForPolicy } from '../../support/resources.ts';
+import { onIssuer, tokenPolicy } from '../../support/policies.ts';
 
 const operators: TestOperator[] = [];
 
@@ -33,11 +34,7 @@ describe('two replicas', () => {
     operators.push(b);
 
     const issuer = await createReadyClusterIssuer('leader', transitMount);
-    await createPolicy(namespace, 'first', {
-      issuerRef: { name: issuer },
-      token: { type: 'opaque', ttl: '1h' },
-      secret: { name: 'first' },
-    });
+    await createPolicy(namespace, tokenPolicy('first', onIssuer(issuer)));
     await waitForPolicy(namespace, 'first', 'True/Issued');
     expect(a.logs()).toContain('executing step');
     // The follower campaigned, found the Lease held by replica-a, and has done nothing.
@@ -49,11 +46,7 @@ describe('two replicas', () => {
 
     await a.stop();
     await b.operator.ready; // replica-b leads now
-    await createPolicy(namespace, 'second', {
-      issuerRef: { name: issuer },
-      token: { type: 'opaque', ttl: '1h' },
-      secret: { name: 'second' },
-    });
+    await createPolicy(namespace, tokenPolicy('second', onIssuer(issuer)));
     await waitForPolicy(namespace, 'second', 'True/Issued', 60_000);
     expect(b.logs()).toContain('became leader');
     expect(b.logs()).toContain('executing step');

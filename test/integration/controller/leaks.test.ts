@@ -26,6 +26,7 @@ import {
   waitForPolicy,
   waitUntil,
 } from '../../support/resources.ts';
+import { onIssuer, tokenPolicy } from '../../support/policies.ts';
 
 let namespace: string;
 let operator: TestOperator;
@@ -61,16 +62,8 @@ beforeAll(async () => {
     token: { type: 'jwt', jwt: { audience: ['api'] }, ttl: '1h', refresh: { enabled: true } },
     secret: { name: 'jwt' },
   });
-  await createPolicy(namespace, 'opaque', {
-    issuerRef: { name: kvIssuer },
-    token: { type: 'opaque', ttl: '1h' },
-    secret: { name: 'opaque' },
-  });
-  await createPolicy(namespace, 'broken', {
-    issuerRef: { name: brokenIssuer },
-    token: { type: 'opaque', ttl: '1h' },
-    secret: { name: 'broken' },
-  });
+  await createPolicy(namespace, tokenPolicy('opaque', onIssuer(kvIssuer)));
+  await createPolicy(namespace, tokenPolicy('broken', onIssuer(brokenIssuer)));
   await waitForPolicy(namespace, 'jwt', 'True/Issued');
   await waitForPolicy(namespace, 'opaque', 'True/Issued');
   await waitForPolicy(namespace, 'broken', 'False/IssuerNotReady');

@@ -22,6 +22,7 @@ import {
   secretData,
   waitForPolicy,
 } from '../../support/resources.ts';
+import { onIssuer, tokenPolicy } from '../../support/policies.ts';
 
 let namespace: string;
 let operator: TestOperator;
@@ -113,11 +114,7 @@ describe('revocation while minting is blocked', () => {
   it('deletes a policy whose issuer is not Ready, revoking its tokens first', async () => {
     const ownTransit = await enableEngine('transit', 'transit-broken');
     const issuer = await createReadyClusterIssuer('broken', ownTransit);
-    await createPolicy(namespace, 'leaving', {
-      issuerRef: { name: issuer },
-      token: { type: 'opaque', ttl: '1h' },
-      secret: { name: 'leaving' },
-    });
+    await createPolicy(namespace, tokenPolicy('leaving', onIssuer(issuer)));
     await waitForPolicy(namespace, 'leaving', 'True/Issued');
     // The issuer's signing key goes away (its transit mount is disabled): it can no longer sign.
     await vaultClient().unmount({ mount_point: ownTransit });

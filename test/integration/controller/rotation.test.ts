@@ -24,6 +24,7 @@ import {
   secretData,
   waitForPolicy,
 } from '../../support/resources.ts';
+import { onIssuer, overlap, schedule, tokenPolicy, ttl } from '../../support/policies.ts';
 
 const MINUTE = 60_000;
 let namespace: string;
@@ -129,11 +130,7 @@ describe('rotation', () => {
   );
 
   it('rotates once per value of the rotate annotation', async () => {
-    await createPolicy(namespace, 'manual', {
-      issuerRef: { name: issuer },
-      token: { type: 'opaque', ttl: '24h' },
-      secret: { name: 'manual' },
-    });
+    await createPolicy(namespace, tokenPolicy('manual', onIssuer(issuer), ttl('24h')));
     await waitForPolicy(namespace, 'manual', 'True/Issued');
     await annotateObject(
       { plural: 'tokenpolicies', namespace, name: 'manual' },
@@ -157,12 +154,7 @@ describe('rotation', () => {
   });
 
   it('revokes a compromised token at once, after publishing its replacement', async () => {
-    await createPolicy(namespace, 'leaked', {
-      issuerRef: { name: issuer },
-      token: { type: 'opaque', ttl: '24h' },
-      rotation: { overlap: '1h' },
-      secret: { name: 'leaked' },
-    });
+    await createPolicy(namespace, tokenPolicy('leaked', onIssuer(issuer), ttl('24h'), overlap('1h')));
     await waitForPolicy(namespace, 'leaked', 'True/Issued');
     const leaked = (await secretData(namespace, 'leaked'))?.TOKEN;
     await annotateObject(
@@ -250,12 +242,10 @@ describe('rotation', () => {
 
 describe('downtime', () => {
   it('does overdue scheduled rotations once at start-up', { timeout: 60_000 }, async () => {
-    await createPolicy(namespace, 'scheduled', {
-      issuerRef: { name: issuer },
-      token: { type: 'opaque', ttl: '24h' },
-      rotation: { schedule: '0 * * * *' },
-      secret: { name: 'scheduled' },
-    });
+    await createPolicy(
+      namespace,
+      tokenPolicy('scheduled', onIssuer(issuer), ttl('24h'), schedule('0 * * * *')),
+    );
     await waitForPolicy(namespace, 'scheduled', 'True/Issued');
     const before = (await record('scheduled')).lastVersion;
     await operator.stop();

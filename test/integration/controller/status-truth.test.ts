@@ -17,6 +17,7 @@ import {
   secretData,
   waitForPolicy,
 } from '../../support/resources.ts';
+import { onIssuer, overlap, schedule, secret, tokenPolicy, ttl } from '../../support/policies.ts';
 
 let namespace: string;
 let operator: TestOperator;
@@ -35,12 +36,15 @@ afterAll(async () => {
 
 describe('a rotation with keys.previous', () => {
   it('delivers the previous token during the overlap and removes it after, with no drift Event', async () => {
-    await createPolicy(namespace, 'with-previous', {
-      issuerRef: { name: issuer },
-      token: { type: 'opaque', ttl: '1h' },
-      rotation: { overlap: '4s' },
-      secret: { name: 'with-previous', keys: { previous: 'PREVIOUS_TOKEN' } },
-    });
+    await createPolicy(
+      namespace,
+      tokenPolicy(
+        'with-previous',
+        onIssuer(issuer),
+        overlap('4s'),
+        secret({ name: 'with-previous', keys: { previous: 'PREVIOUS_TOKEN' } }),
+      ),
+    );
     await waitForPolicy(namespace, 'with-previous', 'True/Issued');
     const first = (await secretData(namespace, 'with-previous'))?.TOKEN;
     await annotateObject(
@@ -71,12 +75,10 @@ describe('a rotation with keys.previous', () => {
 
 describe('NEXT ROTATION of a cron policy', () => {
   it("is the schedule's next fire time when that comes before renewal", async () => {
-    await createPolicy(namespace, 'cron', {
-      issuerRef: { name: issuer },
-      token: { type: 'opaque', ttl: '24h' },
-      rotation: { schedule: '*/10 * * * *' },
-      secret: { name: 'cron' },
-    });
+    await createPolicy(
+      namespace,
+      tokenPolicy('cron', onIssuer(issuer), ttl('24h'), schedule('*/10 * * * *')),
+    );
     await waitForPolicy(namespace, 'cron', 'True/Issued');
     const status = (await readPolicy(namespace, 'cron'))?.status;
     const tenMinutes = 10 * 60_000;

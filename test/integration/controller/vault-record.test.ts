@@ -16,6 +16,7 @@ import {
   secretData,
   waitForPolicy,
 } from '../../support/resources.ts';
+import { onIssuer, tokenPolicy } from '../../support/policies.ts';
 
 let namespace: string;
 let operator: TestOperator;
@@ -33,11 +34,7 @@ afterAll(async () => {
 describe('a policy whose Vault record was soft-deleted', () => {
   it('starts a fresh record over it instead of wedging in CAS conflicts', async () => {
     const issuer = await createReadyClusterIssuer('soft-deleted', operator.config.vault.transitMount);
-    await createPolicy(namespace, 'orders', {
-      issuerRef: { name: issuer },
-      token: { type: 'opaque', ttl: '1h' },
-      secret: { name: 'orders' },
-    });
+    await createPolicy(namespace, tokenPolicy('orders', onIssuer(issuer)));
     await waitForPolicy(namespace, 'orders', 'True/Issued');
     const before = (await secretData(namespace, 'orders'))?.TOKEN;
     const path = `${operator.config.vault.pathPrefix}/cluster/${issuer}/policies/${namespace}/orders`;

@@ -25,6 +25,7 @@ import { createInformer, type InformerOptions, type ResourceInformer } from '../
 import { adminKubeConfig, createNamespace, uniqueName } from '../../support/environment.ts';
 import { createPolicy } from '../../support/resources.ts';
 import { kubeConfigThrough, startTcpProxy, type TcpProxy } from './tcpProxy.ts';
+import { onIssuer, tokenPolicy } from '../../support/policies.ts';
 
 const core = () => adminKubeConfig().makeApiClient(CoreV1Api);
 let namespace: string;
@@ -286,12 +287,7 @@ describe('informer paging', () => {
 
   it('caches every page of a custom resource, at start and after each relist, and resyncs all', async () => {
     const names = Array.from({ length: COUNT }, (_, i) => `policy-${String(i).padStart(2, '0')}`);
-    for (const name of names)
-      await createPolicy(namespace, name, {
-        issuerRef: { name: 'none' },
-        token: { type: 'opaque', ttl: '1h' },
-        secret: { name },
-      });
+    for (const name of names) await createPolicy(namespace, tokenPolicy(name, onIssuer('none')));
     const h = policiesInformer({ pageSize: PAGE, relistIntervalMs: 1500, resyncIntervalMs: 1000 });
     await h.informer.waitForSync(20_000);
     expect(h.cached()).toEqual(names);

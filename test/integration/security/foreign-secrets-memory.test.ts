@@ -20,6 +20,7 @@ import {
   waitForPolicy,
 } from '../../support/resources.ts';
 import { processStats } from '../../support/spawnController.ts';
+import { onIssuer, tokenPolicy } from '../../support/policies.ts';
 
 const FLOOD = 120;
 const MiB = 1024 * 1024;
@@ -76,11 +77,7 @@ async function flood(namespace: string): Promise<void> {
 async function peakRssServing(namespace: string): Promise<number> {
   const controller = startController({ namespaces: [namespace], clusterResourceNamespace: systemNamespace });
   try {
-    await createPolicy(namespace, 'real', {
-      issuerRef: { name: issuer },
-      token: { type: 'opaque', ttl: '1h' },
-      secret: { name: 'real' },
-    });
+    await createPolicy(namespace, tokenPolicy('real', onIssuer(issuer)));
     await waitForPolicy(namespace, 'real', 'True/Issued', 60_000);
     const stats = processStats(controller.pid);
     if (!stats) throw new Error(`controller exited:\n${controller.tail()}`);

@@ -20,6 +20,7 @@ import {
   secretData,
   waitForPolicy,
 } from '../../support/resources.ts';
+import { onIssuer, tokenPolicy } from '../../support/policies.ts';
 
 const FLOOD = 40;
 const SIZE = 512 * 1024;
@@ -63,11 +64,7 @@ beforeAll(async () => {
   const transitMount = await enableEngine('transit', 'transit');
   operator = await startTestOperator(testConfig({ namespace, transitMount }));
   const issuer = await createReadyClusterIssuer('flood', transitMount);
-  await createPolicy(namespace, 'real', {
-    issuerRef: { name: issuer },
-    token: { type: 'opaque', ttl: '1h' },
-    secret: { name: 'real' },
-  });
+  await createPolicy(namespace, tokenPolicy('real', onIssuer(issuer)));
   await waitForPolicy(namespace, 'real', 'True/Issued');
   // The informer exactly as the controller builds it.
   informer = managedObjectsInformer<V1Secret>({

@@ -15,6 +15,7 @@ import {
   waitForIssuer,
   waitForPolicy,
 } from '../../support/resources.ts';
+import { onIssuer, tokenPolicy } from '../../support/policies.ts';
 
 let namespace: string;
 let operator: TestOperator;
@@ -45,11 +46,7 @@ describe('a hostile guardrail pattern', () => {
       token: { type: 'opaque', ttl: '1h', scopes: ['a'.repeat(128)] },
       secret: { name: 'victim' },
     });
-    await createPolicy(namespace, 'bystander', {
-      issuerRef: { name: healthy },
-      token: { type: 'opaque', ttl: '1h' },
-      secret: { name: 'bystander' },
-    });
+    await createPolicy(namespace, tokenPolicy('bystander', onIssuer(healthy)));
     // Generous bounds for a loaded machine; the old matcher needed 48 s for the first alone.
     const refused = await waitForPolicy(namespace, 'victim', 'False/GuardrailViolated', 10_000);
     expect(refused.status?.conditions?.find((c) => c.type === 'Ready')?.message).toContain('is not allowed');

@@ -29,6 +29,7 @@ import {
   waitForPolicy,
 } from '../../support/resources.ts';
 import { createVaultTokenSecret, startTenantAndBystanders } from '../../support/tenants.ts';
+import { onIssuer, tokenPolicy } from '../../support/policies.ts';
 
 const HOSTILE_TOKEN = 'hostile-namespace-vault-token';
 let capture: CaptureServer;
@@ -169,11 +170,7 @@ describe('the controller with a hostile TokenIssuer in one namespace', () => {
         });
       }
       const healthy = await createReadyClusterIssuer('bystander', operator.config.vault.transitMount);
-      await createPolicy(bystanders, 'served', {
-        issuerRef: { name: healthy },
-        token: { type: 'opaque', ttl: '1h' },
-        secret: { name: 'served' },
-      });
+      await createPolicy(bystanders, tokenPolicy('served', onIssuer(healthy)));
       await waitForPolicy(bystanders, 'served', 'True/Issued');
 
       // While the hostile issuers fail and retry, the bystander's rotations go on.

@@ -23,6 +23,7 @@ import {
   waitForPolicy,
 } from '../../support/resources.ts';
 import { createVaultTokenSecret, startTenantAndBystanders } from '../../support/tenants.ts';
+import { onIssuer, tokenPolicy } from '../../support/policies.ts';
 
 const TENANT_POLICIES = 6;
 let proxy: CaptureServer;
@@ -99,11 +100,7 @@ describe("a namespace's own Vault that turns slow after issuance", () => {
     { timeout: 120_000 },
     async () => {
       const healthy = await createReadyClusterIssuer('slow-bystander', operator.config.vault.transitMount);
-      await createPolicy(bystanders, 'served', {
-        issuerRef: { name: healthy },
-        token: { type: 'opaque', ttl: '1h' },
-        secret: { name: 'served' },
-      });
+      await createPolicy(bystanders, tokenPolicy('served', onIssuer(healthy)));
       await waitForPolicy(bystanders, 'served', 'True/Issued');
       const issued = await Promise.all(
         Array.from({ length: TENANT_POLICIES }, async (_, i) => (await secretData(tenant, `p${i}`))?.TOKEN),
