@@ -133,7 +133,7 @@ function logEntries(controller: ControllerProcess): Record<string, unknown>[] {
 async function waitForSynced(controller: ControllerProcess, timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const synced = logEntries(controller).find((e) => e.msg === 'caches synced; reconciling');
+    const synced = logEntries(controller).find((e) => e.msg === 'caches synced');
     if (synced) return Number(synced.policies);
     if (Date.now() > deadline)
       throw new Error(`the controller did not sync within ${secs(timeoutMs)}:\n${controller.tail()}`);

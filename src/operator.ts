@@ -276,7 +276,7 @@ export function startOperator(options: OperatorOptions): Operator {
         secrets: managedSecrets.list().length,
         namespaces: config.namespaces,
       },
-      'caches synced; reconciling',
+      'caches synced',
     );
   });
 

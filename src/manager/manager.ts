@@ -1,9 +1,10 @@
 /**
  * A small manager in controller-runtime's shape: it owns the informers, one work queue per
  * controller and leader election. Controllers register with addController() and get a typed
- * queue; informers are added with addInformer(). start() campaigns for the Lease (if election is
- * on), then starts every informer, waits for their caches, and only then starts the queues, so no
- * reconcile ever sees a half-filled cache. Losing the Lease stops everything at once.
+ * queue; informers are added with addInformer(). start() starts every informer on every replica
+ * (followers serve verification from their caches too), campaigns for the Lease (if election is
+ * on), and once the caches are synced and this replica leads starts the queues, so no reconcile
+ * ever sees a half-filled cache. Losing the Lease stops everything at once.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ReconcileResult, WorkQueue } from '../kube/workQueue.ts';
@@ -113,16 +114,29 @@ export class Manager {
     this.synced.push(fn);
   }
 
+  /** Resolves once every informer's cache is synced (on every replica, leader or not). */
+  get cachesSynced(): Promise<void> {
+    this.synced$ ??= (async () => {
+      for (const informer of this.informers) informer.start();
+      await Promise.all(this.informers.map((i) => i.waitForSync()));
+      for (const fn of this.synced) fn();
+    })();
+    return this.synced$;
+  }
+
+  private synced$: Promise<void> | undefined;
+
   /** Resolves once the caches are synced and this replica leads (or election is off). */
   start(): Promise<void> {
+    const caches = this.cachesSynced;
     return new Promise<void>((resolve, reject) => {
       if (!this.elector) {
-        this.startWork().then(resolve, reject);
+        this.startWork(caches).then(resolve, reject);
         return;
       }
       void this.elector.run({
         onStartedLeading: () => {
-          this.startWork().then(resolve, reject);
+          this.startWork(caches).then(resolve, reject);
         },
         onStoppedLeading: () => {
           // Another replica may act now: stop at once, like client-go's leader election.
@@ -142,10 +156,9 @@ export class Manager {
     await this.elector?.stop();
   }
 
-  private async startWork(): Promise<void> {
-    for (const informer of this.informers) informer.start();
-    await Promise.all(this.informers.map((i) => i.waitForSync()));
-    for (const fn of this.synced) fn();
+  private async startWork(caches: Promise<void>): Promise<void> {
+    await caches;
+    if (this.stopped) return;
     for (const controller of this.controllers) controller.start();
   }
 }
