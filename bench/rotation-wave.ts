@@ -385,6 +385,7 @@ async function main(): Promise<void> {
     workloadRestartQps: 50,
     logLevel: options.logLevel,
     leaderElection: { enabled: false, namespace: NAMESPACE, name: 'tokensmith', identity: 'bench-wave' },
+    verify: undefined,
   };
   const leadMs = options.leadMs ?? Math.ceil(N / 8) * 1000 + 30_000;
   print(

@@ -57,6 +57,8 @@ export interface Config {
   workloadRestartQps: number;
   logLevel: string;
   leaderElection: { enabled: boolean; namespace: string; name: string; identity: string };
+  /** The verification server; undefined without a TLS certificate and key. */
+  verify: { port: number; certFile: string; keyFile: string } | undefined;
 }
 
 export { FLAGS } from './configFlags.ts';
@@ -162,6 +164,26 @@ function vaultAuth(
 }
 
 /** Parses flags and environment into a frozen Config; throws ConfigError on bad input. */
+/** The verification server's settings: on when given a certificate and key, both or neither. */
+function verifyServer(
+  port: string | undefined,
+  certFile: string | undefined,
+  keyFile: string | undefined,
+): Config['verify'] {
+  if (certFile === undefined && keyFile === undefined) {
+    if (port !== undefined) throw new ConfigError('--verify-port needs --tls-cert-file and --tls-key-file');
+    return undefined;
+  }
+  if (certFile === undefined || keyFile === undefined) {
+    throw new ConfigError('--tls-cert-file and --tls-key-file go together: pass both');
+  }
+  const value = port === undefined ? 8443 : Number(port);
+  if (!Number.isInteger(value) || value < 0 || value > 65535) {
+    throw new ConfigError(`--verify-port must be a port number (0 to 65535), got "${port ?? ''}"`);
+  }
+  return { port: value, certFile, keyFile };
+}
+
 export function parseConfig(sources: ConfigSources): Config | 'help' {
   const options = Object.fromEntries(
     Object.entries(FLAGS).map(([k, v]) => [
@@ -237,6 +259,7 @@ export function parseConfig(sources: ConfigSources): Config | 'help' {
     listPageSize: positiveInteger('list-page-size', str('list-page-size'), 500),
     workloadRestartQps: positiveNumber('workload-restart-qps', str('workload-restart-qps'), 1),
     logLevel: str('log-level') ?? env.LOG_LEVEL ?? 'info',
+    verify: verifyServer(str('verify-port'), str('tls-cert-file'), str('tls-key-file')),
     leaderElection: {
       enabled: values['no-leader-elect'] ? false : ((values['leader-elect'] as boolean | undefined) ?? true),
       namespace: str('leader-election-namespace') ?? clusterResourceNamespace,

@@ -94,6 +94,15 @@ export const FLAGS = {
     type: 'string',
     help: 'workload restarts per second across all policies, so a mass rotation rolls gradually (default 1)',
   },
+  'verify-port': {
+    type: 'string',
+    help: 'port of the verification server (discovery, JWKS; HTTPS), on every replica (default 8443)',
+  },
+  'tls-cert-file': {
+    type: 'string',
+    help: 'TLS certificate (PEM) of the verification server; reloaded when it changes. Unset: no server',
+  },
+  'tls-key-file': { type: 'string', help: 'TLS private key (PEM) of the verification server' },
   'log-level': {
     type: 'string',
     help: 'fatal | error | warn | info | debug | trace (default info; env LOG_LEVEL)',

@@ -41,6 +41,9 @@ import { Manager } from './manager/manager.ts';
 import { Watch } from './manager/watch.ts';
 import type { Clock } from './ports.ts';
 import { issuerVaults } from './vault/issuerVault.ts';
+import { JwksSource } from './verify/jwksSource.ts';
+import { issuerRoutes } from './verify/routes.ts';
+import { startVerifyServer, type VerifyServer } from './verify/server.ts';
 import { createRequestLimiter, limiterPerKey } from './util/rateLimiter.ts';
 
 export interface OperatorOptions {
@@ -61,6 +64,8 @@ export interface OperatorOptions {
 export interface Operator {
   /** Resolves once the caches are synced and this replica leads (or election is off). */
   readonly ready: Promise<void>;
+  /** The verification server once it listens (on every replica); undefined when it is off. */
+  readonly verifyServer: Promise<VerifyServer | undefined>;
   stop(): Promise<void>;
 }
 
@@ -281,9 +286,30 @@ export function startOperator(options: OperatorOptions): Operator {
   });
 
   const ready = manager.start();
+  let synced = false;
+  void manager.cachesSynced.then(() => {
+    synced = true;
+  });
+  const verify = config.verify;
+  const jwks = new JwksSource({ vaults: issuerVaults(runtimes), clock });
+  const verifyServer = verify
+    ? startVerifyServer({
+        port: verify.port,
+        certFile: verify.certFile,
+        keyFile: verify.keyFile,
+        log,
+        ready: () => synced,
+        routes: issuerRoutes({
+          issuers: () => [...(clusterIssuers?.list() ?? []), ...tokenIssuers.list()],
+          jwks,
+        }),
+      })
+    : Promise.resolve(undefined);
   return {
     ready,
+    verifyServer,
     stop: async () => {
+      await (await verifyServer.catch(() => undefined))?.close();
       await manager.stop();
       runtimes.closeAll();
     },

@@ -19,6 +19,10 @@ function issuerVault(runtime: IssuerRuntime): IssuerVault {
       if (existing?.data.jwks !== jwks) await kv.write(path, { jwks });
       return `${runtime.mount}/data/${path}`;
     },
+    async readJwks() {
+      const jwks = (await kv.read(path))?.data.jwks;
+      return typeof jwks === 'string' ? jwks : undefined;
+    },
   };
 }
 

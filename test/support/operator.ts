@@ -81,6 +81,7 @@ export function testConfig(overrides: {
       name: 'tokensmith',
       identity: uniqueName('test'),
     },
+    verify: undefined,
   };
 }
 

@@ -63,9 +63,21 @@ describe('parseConfig', () => {
     [['--resync-period=10s'], /--resync-period/],
     [['--vault-ca-cert=/no/such/file'], /cannot read the Vault CA file \/no\/such\/file/],
     [['--no-such-flag'], /see tokensmith run --help/],
+    [['--tls-cert-file=/tls/tls.crt'], /--tls-cert-file and --tls-key-file go together/],
+    [['--verify-port=8443'], /--verify-port needs --tls-cert-file and --tls-key-file/],
+    [['--tls-cert-file=a', '--tls-key-file=b', '--verify-port=http'], /--verify-port must be a port number/],
   ])('refuses %j with a message naming it', (argv, message) => {
     expect(() => parse(argv)).toThrow(ConfigError);
     expect(() => parse(argv)).toThrow(message);
+  });
+
+  it('turns the verification server on with a certificate and key, on port 8443 by default', () => {
+    expect(config([]).verify).toBeUndefined();
+    expect(config(['--tls-cert-file=/tls/tls.crt', '--tls-key-file=/tls/tls.key']).verify).toEqual({
+      port: 8443,
+      certFile: '/tls/tls.crt',
+      keyFile: '/tls/tls.key',
+    });
   });
 
   it('returns help for --help', () => {

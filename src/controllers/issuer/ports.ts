@@ -32,6 +32,8 @@ export interface IssuerVault {
   checkAccess(): Promise<void>;
   /** Stores the JWKS copy in Vault (no write when unchanged); resolves to its path, for status. */
   publishJwks(jwks: string): Promise<string>;
+  /** The JWKS copy in Vault (what the issuer controller last published); undefined before that. */
+  readJwks(): Promise<string | undefined>;
 }
 
 /** The IssuerVault of each issuer, built from its spec and credentials (see issuers/runtimes.ts). */

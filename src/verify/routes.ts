@@ -1,0 +1,102 @@
+/**
+ * Discovery and keys per issuer. Each issuer answers at two places:
+ *   - its own URL: `<spec.issuer>/.well-known/openid-configuration` and `<spec.issuer>/jwks.json`,
+ *     routed by the request's Host and path (an Ingress for the issuer's host is all that is needed);
+ *   - a stable path for clients in the cluster: `/issuers/cluster/<name>/…` for a
+ *     ClusterTokenIssuer, `/issuers/<namespace>/<name>/…` for a TokenIssuer.
+ * The discovery document names the issuer as tokens carry it (`iss`) and the JWKS under the form
+ * it was asked by. The JWKS is served with an ETag (304 for If-None-Match) and a short max-age.
+ */
+import type { AnyIssuer } from '../issuers/identity.ts';
+import type { JwksSource } from './jwksSource.ts';
+import type { Answer, Routes, VerifyRequest } from './server.ts';
+
+/** How long verifiers may cache the JWKS, in seconds. */
+export const JWKS_MAX_AGE_S = 60;
+const DISCOVERY = '.well-known/openid-configuration';
+const JWKS = 'jwks.json';
+
+/** The stable path prefix of an issuer on the verification server. */
+export function stablePrefix(issuer: AnyIssuer): string {
+  const name = issuer.metadata?.name ?? '';
+  return issuer.kind === 'TokenIssuer'
+    ? `/issuers/${issuer.metadata?.namespace ?? ''}/${name}`
+    : `/issuers/cluster/${name}`;
+}
+
+const json = (status: number, value: unknown, headers: Record<string, string> = {}): Answer => ({
+  status,
+  headers: { 'content-type': 'application/json', ...headers },
+  body: JSON.stringify(value),
+});
+
+/** The issuer a request is for, the document it asks for, and the base its URLs are built from. */
+function locate(
+  request: VerifyRequest,
+  issuers: readonly AnyIssuer[],
+): { issuer: AnyIssuer; document: string; base: string } | undefined {
+  for (const issuer of issuers) {
+    const prefix = `${stablePrefix(issuer)}/`;
+    if (request.path.startsWith(prefix)) {
+      return {
+        issuer,
+        document: request.path.slice(prefix.length),
+        base: `https://${String(request.headers.host)}${prefix.slice(0, -1)}`,
+      };
+    }
+  }
+  for (const issuer of issuers) {
+    let url: URL;
+    try {
+      url = new URL(issuer.spec.issuer);
+    } catch {
+      continue;
+    }
+    const path = url.pathname.replace(/\/+$/, '');
+    if (url.hostname.toLowerCase() !== request.host || !request.path.startsWith(`${path}/`)) continue;
+    return {
+      issuer,
+      document: request.path.slice(path.length + 1),
+      base: issuer.spec.issuer.replace(/\/+$/, ''),
+    };
+  }
+  return undefined;
+}
+
+export function issuerRoutes(options: { issuers: () => readonly AnyIssuer[]; jwks: JwksSource }): Routes {
+  return async (request) => {
+    const found = locate(request, options.issuers());
+    if (!found || (found.document !== DISCOVERY && found.document !== JWKS)) return undefined;
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      return json(405, { error: 'method_not_allowed' }, { allow: 'GET, HEAD' });
+    }
+    const { issuer, base } = found;
+    if (found.document === DISCOVERY) {
+      return json(
+        200,
+        {
+          issuer: issuer.spec.issuer,
+          jwks_uri: `${base}/${JWKS}`,
+          introspection_endpoint: `${base}/introspect`,
+          id_token_signing_alg_values_supported: [issuer.spec.signing?.algorithm ?? 'EdDSA'],
+          token_endpoint_auth_methods_supported: ['none'],
+        },
+        { 'cache-control': 'public, max-age=300' },
+      );
+    }
+    const jwks = await options.jwks.get(issuer);
+    if (!jwks)
+      return json(
+        503,
+        { error: 'temporarily_unavailable', error_description: 'the JWKS is not published yet' },
+        { 'retry-after': '5' },
+      );
+    const headers = { 'cache-control': `public, max-age=${JWKS_MAX_AGE_S}`, etag: jwks.etag };
+    if (request.headers['if-none-match'] === jwks.etag) return { status: 304, headers };
+    return {
+      status: 200,
+      headers: { 'content-type': 'application/jwk-set+json', ...headers },
+      body: jwks.body,
+    };
+  };
+}
