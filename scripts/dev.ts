@@ -5,11 +5,13 @@
  * and policies whenever it changes, until Ctrl-C. Then everything stops and nothing is left.
  */
 import { execFile, spawn } from 'node:child_process';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import vault from 'node-vault';
 import { launchEnvironment } from '../test/env/launch.ts';
+import { createCertificateAuthority } from '../test/env/pki.ts';
+import { freePort } from '../test/env/ports.ts';
 import { REPO_ROOT, settingsFromProcess } from '../test/env/settings.ts';
 
 const run = promisify(execFile);
@@ -36,6 +38,22 @@ async function main(): Promise<void> {
   }).mount({ mount_point: 'transit', type: 'transit' });
   await kubectl('create', 'namespace', CLUSTER_RESOURCE_NAMESPACE);
 
+  // The verification server's certificate, from a CA of its own (in a cluster: cert-manager's).
+  const ca = await createCertificateAuthority('tokensmith-dev-verify-ca');
+  const serving = await ca.issue({
+    commonName: 'tokensmith-verify',
+    dnsNames: ['localhost', 'tokens.payments.example'],
+    ipAddresses: ['127.0.0.1'],
+    usage: 'server',
+  });
+  const tlsCert = join(conn.dir, 'verify-tls.crt');
+  const tlsKey = join(conn.dir, 'verify-tls.key');
+  const verifyCa = join(conn.dir, 'verify-ca.crt');
+  writeFileSync(tlsCert, serving.certPem);
+  writeFileSync(tlsKey, serving.keyPem, { mode: 0o600 });
+  writeFileSync(verifyCa, ca.certPem);
+  const verifyPort = await freePort();
+
   const operatorLog = join(conn.dir, 'tokensmith.log');
   const out = createWriteStream(operatorLog);
   const operator = spawn(
@@ -48,6 +66,9 @@ async function main(): Promise<void> {
       `--vault-ca-cert=${conn.vaultCaCertPath}`,
       `--cluster-resource-namespace=${CLUSTER_RESOURCE_NAMESPACE}`,
       '--no-leader-elect',
+      `--verify-port=${verifyPort}`,
+      `--tls-cert-file=${tlsCert}`,
+      `--tls-key-file=${tlsKey}`,
     ],
     { env: { ...settings.childEnv, VAULT_TOKEN: conn.vaultToken }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -59,6 +80,9 @@ async function main(): Promise<void> {
   log(`applied examples/:\n${applied.trimEnd()}`);
   for (const [k, v] of Object.entries(env.exports())) log(`export ${k}=${v}`);
   log(`kubectl: ${conn.kubectlPath}`);
+  log(
+    `verification server: curl --cacert ${verifyCa} https://localhost:${verifyPort}/issuers/cluster/payments/.well-known/openid-configuration`,
+  );
   log('watching status; press Ctrl-C to stop');
 
   let stopping = false;
