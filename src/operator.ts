@@ -42,6 +42,8 @@ import { Watch } from './manager/watch.ts';
 import type { Clock } from './ports.ts';
 import { issuerVaults } from './vault/issuerVault.ts';
 import { JwksSource } from './verify/jwksSource.ts';
+import { Introspection } from './verify/introspect.ts';
+import { tokenReviewAuthenticator } from './kube/tokenReview.ts';
 import { issuerRoutes } from './verify/routes.ts';
 import { startVerifyServer, type VerifyServer } from './verify/server.ts';
 import { createRequestLimiter, limiterPerKey } from './util/rateLimiter.ts';
@@ -266,6 +268,7 @@ export function startOperator(options: OperatorOptions): Operator {
       clusterResourceNamespace: config.clusterResourceNamespace,
       vaults: issuerVaults(runtimes),
       writer: issuerWrites,
+      verificationServed: config.verify !== undefined,
       events,
     },
     find: findIssuer,
@@ -292,6 +295,21 @@ export function startOperator(options: OperatorOptions): Operator {
   });
   const verify = config.verify;
   const jwks = new JwksSource({ vaults: issuerVaults(runtimes), clock });
+  const introspection = new Introspection({
+    clock,
+    log,
+    callers: tokenReviewAuthenticator({ kubeConfig, limiter: kubeLimiter, clock }),
+    policy: (key) => policies.get(`${key.namespace}/${key.name}`),
+    store: async (issuer) => (await runtimes.get(issuer)).store,
+  });
+  // A policy's status records every revocation: what is cached about its tokens goes at once.
+  const dropCached = (policy: TokenPolicy) => {
+    introspection.policyChanged({
+      namespace: policy.metadata?.namespace ?? '',
+      name: policy.metadata?.name ?? '',
+    });
+  };
+  policyWatch.add({ onChange: dropCached, onDelete: dropCached });
   const verifyServer = verify
     ? startVerifyServer({
         port: verify.port,
@@ -302,6 +320,7 @@ export function startOperator(options: OperatorOptions): Operator {
         routes: issuerRoutes({
           issuers: () => [...(clusterIssuers?.list() ?? []), ...tokenIssuers.list()],
           jwks,
+          introspect: (issuer, request) => introspection.handle(issuer, request),
         }),
       })
     : Promise.resolve(undefined);

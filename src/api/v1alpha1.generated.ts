@@ -291,6 +291,32 @@ export interface TokenPolicySpec {
      */
     name: string;
   }[];
+  /**
+   * Who may introspect this policy's tokens at the verification server (callers present a
+   * service-account token). Unset: service accounts of the policy's own namespace. Anyone else
+   * gets {"active": false}, the same answer as for an unknown token.
+   */
+  consumers?: {
+    /**
+     * Service accounts that may introspect, by namespace and name.
+     *
+     * Items: A service account, by namespace and name.
+     */
+    serviceAccounts?: {
+      /**
+       * Namespace of the service account.
+       */
+      namespace: string;
+      /**
+       * Name of the service account.
+       */
+      name: string;
+    }[];
+    /**
+     * Namespaces whose every service account may introspect.
+     */
+    namespaces?: string[];
+  };
 }
 
 /**
@@ -754,6 +780,28 @@ export interface TokenIssuerStatus {
      * The Vault KV path (mount/path) where the JWKS document is also written.
      */
     vaultPath?: string;
+  };
+  /**
+   * Where tokensmith's verification server serves this issuer (set while it runs): the
+   * discovery document and keys at the issuer's own URL, and the same at a stable path.
+   */
+  verification?: {
+    /**
+     * The OpenID-style discovery document at the issuer's own URL.
+     */
+    discoveryUrl?: string;
+    /**
+     * The JWKS at the issuer's own URL.
+     */
+    jwksUri?: string;
+    /**
+     * RFC 7662 introspection at the issuer's own URL.
+     */
+    introspectionEndpoint?: string;
+    /**
+     * The stable path prefix on the verification server, for clients in the cluster.
+     */
+    path?: string;
   };
   /**
    * How many TokenPolicies use this issuer.

@@ -187,3 +187,44 @@ export function limiterPerKey(
     return limiter;
   };
 }
+
+/**
+ * Token buckets by key that never queue: tryAcquire() takes a token now or says no (an HTTP
+ * server answers 429 rather than holding the request). Buckets full again are dropped past
+ * `maxKeys`, so a stream of distinct callers cannot grow the map without bound.
+ */
+export class TokenBuckets {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly qps: number;
+  private readonly burst: number;
+  private readonly clock: Clock;
+  private readonly maxKeys: number;
+
+  constructor(options: { qps: number; burst: number; clock?: Clock; maxKeys?: number }) {
+    this.qps = options.qps;
+    this.burst = options.burst;
+    this.clock = options.clock ?? systemClock;
+    this.maxKeys = options.maxKeys ?? 10_000;
+  }
+
+  tryAcquire(key: string): boolean {
+    const now = this.clock.now().getTime();
+    let bucket = this.buckets.get(key);
+    if (!bucket) {
+      if (this.buckets.size >= this.maxKeys) this.dropFull(now);
+      bucket = { tokens: this.burst, at: now };
+      this.buckets.set(key, bucket);
+    }
+    bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) * this.qps) / 1000);
+    bucket.at = now;
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+
+  private dropFull(now: number): void {
+    for (const [key, b] of this.buckets) {
+      if (b.tokens + ((now - b.at) * this.qps) / 1000 >= this.burst) this.buckets.delete(key);
+    }
+  }
+}

@@ -15,6 +15,7 @@ import type { Answer, Routes, VerifyRequest } from './server.ts';
 export const JWKS_MAX_AGE_S = 60;
 const DISCOVERY = '.well-known/openid-configuration';
 const JWKS = 'jwks.json';
+const INTROSPECT = 'introspect';
 
 /** The stable path prefix of an issuer on the verification server. */
 export function stablePrefix(issuer: AnyIssuer): string {
@@ -22,6 +23,22 @@ export function stablePrefix(issuer: AnyIssuer): string {
   return issuer.kind === 'TokenIssuer'
     ? `/issuers/${issuer.metadata?.namespace ?? ''}/${name}`
     : `/issuers/cluster/${name}`;
+}
+
+/** Where the verification server serves `issuer`, for its status. */
+export function verificationUrls(issuer: AnyIssuer): {
+  discoveryUrl: string;
+  jwksUri: string;
+  introspectionEndpoint: string;
+  path: string;
+} {
+  const base = issuer.spec.issuer.replace(/\/+$/, '');
+  return {
+    discoveryUrl: `${base}/${DISCOVERY}`,
+    jwksUri: `${base}/${JWKS}`,
+    introspectionEndpoint: `${base}/${INTROSPECT}`,
+    path: stablePrefix(issuer),
+  };
 }
 
 const json = (status: number, value: unknown, headers: Record<string, string> = {}): Answer => ({
@@ -63,10 +80,17 @@ function locate(
   return undefined;
 }
 
-export function issuerRoutes(options: { issuers: () => readonly AnyIssuer[]; jwks: JwksSource }): Routes {
+export function issuerRoutes(options: {
+  issuers: () => readonly AnyIssuer[];
+  jwks: JwksSource;
+  /** RFC 7662 introspection of the issuer's tokens (introspect.ts). */
+  introspect: (issuer: AnyIssuer, request: VerifyRequest) => Promise<Answer>;
+}): Routes {
   return async (request) => {
     const found = locate(request, options.issuers());
-    if (!found || (found.document !== DISCOVERY && found.document !== JWKS)) return undefined;
+    if (!found) return undefined;
+    if (found.document === INTROSPECT) return options.introspect(found.issuer, request);
+    if (found.document !== DISCOVERY && found.document !== JWKS) return undefined;
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       return json(405, { error: 'method_not_allowed' }, { allow: 'GET, HEAD' });
     }
@@ -77,7 +101,7 @@ export function issuerRoutes(options: { issuers: () => readonly AnyIssuer[]; jwk
         {
           issuer: issuer.spec.issuer,
           jwks_uri: `${base}/${JWKS}`,
-          introspection_endpoint: `${base}/introspect`,
+          introspection_endpoint: `${base}/${INTROSPECT}`,
           id_token_signing_alg_values_supported: [issuer.spec.signing?.algorithm ?? 'EdDSA'],
           token_endpoint_auth_methods_supported: ['none'],
         },

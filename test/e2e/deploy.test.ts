@@ -88,6 +88,8 @@ describe('deploy/', () => {
     expect(await canI('create', 'events.events.k8s.io', '-n', namespace)).toBe('yes');
     expect(await canI('watch', 'namespaces')).toBe('yes');
     expect(await canI('delete', 'namespaces')).toBe('no');
+    expect(await canI('create', 'tokenreviews.authentication.k8s.io')).toBe('yes');
+    expect(await canI('create', 'subjectaccessreviews.authorization.k8s.io')).toBe('no');
     expect(await canI('create', 'pods', '-n', namespace)).toBe('no');
     expect(await canI('update', 'leases', '-n', namespace)).toBe('no');
     expect(await canI('update', 'leases', '-n', SYSTEM)).toBe('yes');

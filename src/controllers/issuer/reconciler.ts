@@ -19,6 +19,7 @@ import {
 import type { Logger } from '../../log.ts';
 import { jwksOf } from '../../mint/jwt.ts';
 import type { Clock } from '../../ports.ts';
+import { verificationUrls } from '../../verify/routes.ts';
 import type { EventSink, IssuerVaults, IssuerWriter } from './ports.ts';
 import { rotationSettings, runKeyLifecycle, type KeyLifecycleResult } from './keyLifecycle.ts';
 import { issuerStatus, type IssuerKeysView } from './status.ts';
@@ -32,6 +33,8 @@ export interface IssuerReconcilerDeps {
   clusterResourceNamespace: string;
   vaults: IssuerVaults;
   writer: IssuerWriter;
+  /** Whether the verification server runs (its URLs then go into the status). */
+  verificationServed?: boolean;
   events: EventSink;
 }
 
@@ -193,6 +196,7 @@ export class IssuerReconciler {
       now: this.deps.clock.now(),
       view,
       jwks,
+      ...(this.deps.verificationServed ? { verification: verificationUrls(issuer) } : {}),
       outcome,
     });
     await this.deps.writer.applyStatus(issuer, status);

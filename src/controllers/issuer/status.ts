@@ -77,6 +77,8 @@ export function issuerStatus(options: {
   now: Date;
   view: IssuerKeysView | undefined;
   jwks: TokenIssuerStatus['jwks'];
+  /** Where the verification server serves the issuer; undefined when it does not run. */
+  verification?: TokenIssuerStatus['verification'];
   outcome: { ready: boolean; reason: string; message: string };
 }): TokenIssuerStatus {
   const { previous, view } = options;
@@ -102,5 +104,6 @@ export function issuerStatus(options: {
   if (handled !== undefined) status.handledRequests = { ...previous?.handledRequests, rotateKey: handled };
   if (options.jwks) status.jwks = options.jwks;
   else if (previous?.jwks) status.jwks = previous.jwks;
+  if (options.verification) status.verification = options.verification;
   return status;
 }

@@ -27,19 +27,33 @@ import {
   waitUntil,
 } from '../../support/resources.ts';
 import { onIssuer, tokenPolicy } from '../../support/policies.ts';
+import {
+  httpsCall,
+  introspectAt,
+  serviceAccountToken,
+  verifyTls,
+  type VerifyTls,
+} from '../../support/verifyServer.ts';
 
 let namespace: string;
 let operator: TestOperator;
 const kvIssuer = uniqueName('kv-issuer');
 const brokenIssuer = uniqueName('broken-issuer');
 const BAD_VAULT_TOKEN = `hvs.${'X'.repeat(24)}leak-canary`;
+let tls: VerifyTls;
+/** What the verification server answered, to scan. */
+const answers: string[] = [];
 /** Tokens of the deleted policy, read from its Secret before deletion. */
 const deletedTokens: string[] = [];
 
 beforeAll(async () => {
   namespace = await createNamespace('leaks');
   const transitMount = await enableEngine('transit', 'transit');
-  operator = await startTestOperator(testConfig({ namespace, transitMount }));
+  tls = await verifyTls();
+  operator = await startTestOperator({
+    ...testConfig({ namespace, transitMount }),
+    verify: { port: 0, certFile: tls.certFile, keyFile: tls.keyFile },
+  });
   await createClusterIssuer(kvIssuer, {
     issuer: 'https://tokens.leaks.example',
     signing: { algorithm: 'RS256', backend: 'kv' },
@@ -71,6 +85,19 @@ beforeAll(async () => {
   await adminKubeConfig().makeApiClient(CoreV1Api).deleteNamespacedSecret({ namespace, name: 'opaque' });
   // Revoking erases a token from its Vault record: keep what the deleted policy held, to scan for.
   const held = await secretData(namespace, 'jwt');
+  // The verification server answers about every kind of token, and serves the keys.
+  const port = (await operator.operator.verifyServer)?.port ?? 0;
+  const caller = await serviceAccountToken(namespace, 'scanner', 'tokensmith');
+  const at = `/issuers/cluster/${kvIssuer}`;
+  await waitForPolicy(namespace, 'opaque', 'True/Issued');
+  const opaque = (await secretData(namespace, 'opaque'))?.TOKEN ?? '';
+  for (const token of [held?.TOKEN ?? '', held?.REFRESH_TOKEN ?? '', opaque, 'tsk_unknown-token-xyz']) {
+    answers.push((await introspectAt(port, tls.caPem, `${at}/introspect`, caller, token)).body);
+  }
+  answers.push((await introspectAt(port, tls.caPem, `${at}/introspect`, BAD_VAULT_TOKEN, opaque)).body);
+  for (const path of [`${at}/.well-known/openid-configuration`, `${at}/jwks.json`]) {
+    answers.push((await httpsCall(port, tls.caPem, path)).body);
+  }
   deletedTokens.push(held?.TOKEN ?? '', held?.REFRESH_TOKEN ?? '');
   await deletePolicy(namespace, 'jwt');
   await waitUntil('jwt policy deleted', async () => (await readPolicy(namespace, 'jwt')) === undefined, true);
@@ -104,7 +131,7 @@ async function secretsThatExist(): Promise<string[]> {
 }
 
 describe('leak scan', () => {
-  it('finds no secret in logs, Events or status', async () => {
+  it('finds no secret in logs, Events, status or the answers of the verification server', async () => {
     const secrets = await secretsThatExist();
     expect(secrets.length).toBeGreaterThanOrEqual(12);
 
@@ -125,10 +152,14 @@ describe('leak scan', () => {
       events: JSON.stringify(events.items),
       policies: JSON.stringify(policies),
       issuers: JSON.stringify(issuers),
+      'verification answers': answers.join('\n'),
     };
     // The scan is not empty: the run produced warnings, events and statuses to look through.
     expect(visible.logs).toContain('reconcile failed');
     expect(visible.events).toContain('VaultAuthFailed');
+    expect(visible.logs).toContain('"audit":"introspect"');
+    expect(answers.filter((a) => a.includes('"active":true'))).toHaveLength(3);
+    expect(answers.join()).toMatch(/"kty": *"RSA"/);
     for (const [where, text] of Object.entries(visible)) {
       const found = secrets.filter((s) => text.includes(s)).map((s) => `${s.slice(0, 6)}…`);
       expect(found, `secret material in ${where}`).toEqual([]);

@@ -5,22 +5,19 @@
  * JWT with jose's createRemoteJWKSet from the served jwks_uri, as an API would. The JWKS carries
  * an ETag (304 when unchanged); readiness, limits and unknown paths answer as they should.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createRemoteJWKSet, customFetch, jwtVerify, type FetchImplementation } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCertificateAuthority } from '../../env/pki.ts';
 import { createNamespace } from '../../support/environment.ts';
 import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../../support/operator.ts';
 import { jwt, onIssuer, tokenPolicy } from '../../support/policies.ts';
 import {
   createPolicy,
   createReadyClusterIssuer,
+  readClusterIssuer,
   secretData,
   waitForPolicy,
 } from '../../support/resources.ts';
+import { httpsCall, verifyTls } from '../../support/verifyServer.ts';
 
 const ISSUER_HOST = 'tokens.verify.example';
 let namespace: string;
@@ -30,34 +27,8 @@ let port: number;
 let issuer: string;
 
 /** One HTTPS request to the verification server, as `host` (SNI and Host header). */
-function get(
-  path: string,
-  options: { host?: string; headers?: Record<string, string>; method?: string; body?: string } = {},
-): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
-  const host = options.host ?? 'localhost';
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        method: options.method ?? 'GET',
-        servername: host,
-        ca: caPem,
-        headers: { host, ...options.headers },
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (c: string) => (body += c));
-        res.on('end', () => {
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(options.body);
-  });
-}
+const get = (path: string, options: Parameters<typeof httpsCall>[3] = {}) =>
+  httpsCall(port, caPem, path, options);
 
 /** fetch for jose that trusts the test CA and reaches the server on 127.0.0.1. */
 const trustingFetch: FetchImplementation = async (url) => {
@@ -71,21 +42,12 @@ const trustingFetch: FetchImplementation = async (url) => {
 
 beforeAll(async () => {
   namespace = await createNamespace('verify');
-  const ca = await createCertificateAuthority('verify-ca');
-  const cert = await ca.issue({
-    commonName: 'tokensmith-verify',
-    dnsNames: ['localhost', ISSUER_HOST],
-    ipAddresses: ['127.0.0.1'],
-    usage: 'server',
-  });
-  caPem = ca.certPem;
-  const dir = mkdtempSync(join(tmpdir(), 'verify-tls-'));
-  writeFileSync(join(dir, 'tls.crt'), cert.certPem);
-  writeFileSync(join(dir, 'tls.key'), cert.keyPem);
+  const tls = await verifyTls([ISSUER_HOST]);
+  caPem = tls.caPem;
   const transitMount = await enableEngine('transit', 'transit');
   operator = await startTestOperator({
     ...testConfig({ namespace, transitMount }),
-    verify: { port: 0, certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') },
+    verify: { port: 0, certFile: tls.certFile, keyFile: tls.keyFile },
   });
   port = (await operator.operator.verifyServer)?.port ?? 0;
   issuer = await createReadyClusterIssuer('verify', transitMount, {
@@ -107,6 +69,13 @@ describe('the verification server', () => {
       introspection_endpoint: `https://${ISSUER_HOST}/payments/introspect`,
       id_token_signing_alg_values_supported: ['EdDSA'],
       token_endpoint_auth_methods_supported: ['none'],
+    });
+    // The issuer's status says where it is served.
+    expect((await readClusterIssuer(issuer)).status?.verification).toEqual({
+      discoveryUrl: `https://${ISSUER_HOST}/payments/.well-known/openid-configuration`,
+      jwksUri: `https://${ISSUER_HOST}/payments/jwks.json`,
+      introspectionEndpoint: `https://${ISSUER_HOST}/payments/introspect`,
+      path: `/issuers/cluster/${issuer}`,
     });
     const stable = await get(`/issuers/cluster/${issuer}/.well-known/openid-configuration`);
     expect(JSON.parse(stable.body)).toMatchObject({

@@ -1,0 +1,207 @@
+/**
+ * RFC 7662 introspection, per issuer: `POST <issuer base>/introspect` with a form body (`token`,
+ * optional `token_type_hint`). The caller authenticates with a service-account token minted for
+ * tokensmith's audience (401 and WWW-Authenticate otherwise), is rate limited per identity (429),
+ * and must be a consumer of the token's policy (spec.consumers; unset: the policy's own
+ * namespace). Anything else — unknown, expired, not yet valid, revoked, of a deleted policy, or a
+ * token the caller may not see — is `{"active": false}` and nothing more. Lookups go through the
+ * issuer's hash index, never plaintext; what Vault said about a token is cached per replica
+ * (bounded), dropped at once when its policy changes (its status records every revocation) and
+ * after TOKEN_FACTS_TTL_MS at most, which bounds how stale a replica can be while the API server
+ * is unreachable. Every request leaves one audit log line: caller, fingerprint, answer.
+ */
+import type { TokenPolicy } from '../api/v1alpha1.generated.ts';
+import { fingerprintOfHash, tokenHash } from '../core/fingerprint.ts';
+import type { PolicyTokenRecord, TokenVersionRecord } from '../core/records.ts';
+import type { AnyIssuer } from '../issuers/identity.ts';
+import type { CallerAuthenticator, Caller } from '../kube/tokenReview.ts';
+import type { Logger } from '../log.ts';
+import type { Clock, ObjectKey, TokenStore } from '../ports.ts';
+import { TokenBuckets } from '../util/rateLimiter.ts';
+import type { Answer, VerifyRequest } from './server.ts';
+import { safeErrorFields } from '../errors.ts';
+
+/** How long what Vault said about a token is trusted without a change of its policy. */
+export const TOKEN_FACTS_TTL_MS = 10_000;
+const MAX_CACHED = 50_000;
+
+/** What Vault records about one presented token (never the token itself). */
+interface TokenFacts {
+  policy: ObjectKey;
+  policyUid: string;
+  kind: 'token' | 'refreshToken';
+  version: TokenVersionRecord;
+}
+
+export interface IntrospectionDeps {
+  clock: Clock;
+  log: Logger;
+  callers: CallerAuthenticator;
+  /** A policy from the caches; undefined once it is deleted. */
+  policy(key: ObjectKey): TokenPolicy | undefined;
+  /** The issuer's token store. */
+  store(issuer: AnyIssuer): Promise<TokenStore>;
+  /** Requests per second per caller (burst: twice that). Default 50. */
+  callerQps?: number;
+}
+
+const json = (status: number, value: unknown, headers: Record<string, string> = {}): Answer => ({
+  status,
+  headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },
+  body: JSON.stringify(value),
+});
+const INACTIVE = json(200, { active: false });
+
+export class Introspection {
+  private readonly deps: IntrospectionDeps;
+  private readonly facts = new Map<string, { facts: TokenFacts | undefined; until: number }>();
+  private readonly byPolicy = new Map<string, Set<string>>();
+  private readonly perCaller: TokenBuckets;
+
+  constructor(deps: IntrospectionDeps) {
+    this.deps = deps;
+    const qps = deps.callerQps ?? 50;
+    this.perCaller = new TokenBuckets({ qps, burst: Math.ceil(qps * 2), clock: deps.clock });
+  }
+
+  /** Drops what is cached about a policy's tokens (it changed: maybe a revocation). */
+  policyChanged(policy: ObjectKey): void {
+    const key = `${policy.namespace}/${policy.name}`;
+    for (const cacheKey of this.byPolicy.get(key) ?? []) this.facts.delete(cacheKey);
+    this.byPolicy.delete(key);
+  }
+
+  async handle(issuer: AnyIssuer, request: VerifyRequest): Promise<Answer> {
+    if (request.method !== 'POST') return json(405, { error: 'invalid_request' }, { allow: 'POST' });
+    const bearer = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1];
+    let caller: Caller | undefined;
+    try {
+      caller = bearer === undefined ? undefined : await this.deps.callers.authenticate(bearer);
+    } catch (err) {
+      // The TokenReview itself failed (API server down, or tokensmith may not create TokenReviews).
+      this.deps.log.warn(
+        { err: safeErrorFields(err) },
+        'introspection: could not check the caller (TokenReview failed)',
+      );
+      return json(503, { error: 'temporarily_unavailable' }, { 'retry-after': '5' });
+    }
+    if (!caller) {
+      this.audit(undefined, undefined, 'unauthenticated');
+      return json(
+        401,
+        { error: 'invalid_token' },
+        { 'www-authenticate': 'Bearer realm="tokensmith", error="invalid_token"' },
+      );
+    }
+    if (!this.perCaller.tryAcquire(caller.username)) {
+      this.audit(caller, undefined, 'rate-limited');
+      return json(429, { error: 'slow_down' }, { 'retry-after': '1' });
+    }
+    if (!(request.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) {
+      return json(400, {
+        error: 'invalid_request',
+        error_description: 'send application/x-www-form-urlencoded',
+      });
+    }
+    const token = new URLSearchParams(request.body).get('token');
+    if (!token)
+      return json(400, { error: 'invalid_request', error_description: 'the token parameter is missing' });
+    const hash = tokenHash(token);
+    const facts = await this.lookup(issuer, hash);
+    const answer = facts ? this.answer(issuer, caller, facts) : undefined;
+    this.audit(caller, fingerprintOfHash(hash), answer ? 'active' : 'inactive', facts);
+    return answer ? json(200, answer) : INACTIVE;
+  }
+
+  private async lookup(issuer: AnyIssuer, hash: string): Promise<TokenFacts | undefined> {
+    const cacheKey = `${issuer.metadata?.uid ?? ''}/${hash}`;
+    const now = this.deps.clock.now().getTime();
+    const cached = this.facts.get(cacheKey);
+    if (cached && cached.until > now) return cached.facts;
+    const store = await this.deps.store(issuer);
+    const entry = await store.getIndex(hash);
+    let facts: TokenFacts | undefined;
+    if (entry) {
+      const policy = { namespace: entry.namespace, name: entry.name };
+      const record: PolicyTokenRecord | undefined = (await store.read(policy))?.value;
+      const version = record?.versions.find((v) => v.version === entry.version);
+      const matches =
+        entry.kind === 'token' ? version?.tokenHash === hash : version?.refreshTokenHash === hash;
+      if (record && version && matches)
+        facts = { policy, policyUid: record.policy.uid, kind: entry.kind, version };
+    }
+    if (this.facts.size >= MAX_CACHED) this.facts.delete(this.facts.keys().next().value ?? '');
+    this.facts.set(cacheKey, { facts, until: now + TOKEN_FACTS_TTL_MS });
+    if (facts) {
+      const key = `${facts.policy.namespace}/${facts.policy.name}`;
+      let keys = this.byPolicy.get(key);
+      if (!keys) this.byPolicy.set(key, (keys = new Set()));
+      keys.add(cacheKey);
+    }
+    return facts;
+  }
+
+  /** The active answer, or undefined when the token is not live or the caller may not see it. */
+  private answer(issuer: AnyIssuer, caller: Caller, facts: TokenFacts): Record<string, unknown> | undefined {
+    const policy = this.deps.policy(facts.policy);
+    if (!policy || policy.metadata?.uid !== facts.policyUid || policy.metadata.deletionTimestamp)
+      return undefined;
+    if (!isConsumer(policy, caller)) return undefined;
+    const v = facts.version;
+    if (v.state !== 'active' && v.state !== 'retiring') return undefined;
+    const now = this.deps.clock.now().getTime();
+    const exp = Date.parse((facts.kind === 'token' ? v.expiresAt : v.refreshExpiresAt) ?? '');
+    const iat = Date.parse(v.issuedAt);
+    if (!(exp > now) || !(iat <= now)) return undefined;
+    const seconds = (ms: number) => Math.floor(ms / 1000);
+    return {
+      active: true,
+      token_type: facts.kind === 'token' ? 'access_token' : 'refresh_token',
+      scope: v.scopes.join(' '),
+      exp: seconds(exp),
+      iat: seconds(iat),
+      nbf: seconds(iat),
+      iss: issuer.spec.issuer,
+      ...(v.subject !== undefined ? { sub: v.subject } : {}),
+      ...(v.audience !== undefined ? { aud: v.audience } : {}),
+      ...(v.jti !== undefined ? { jti: v.jti } : {}),
+      policy: `${facts.policy.namespace}/${facts.policy.name}`,
+      version: v.version,
+      fingerprint: v.fingerprint,
+    };
+  }
+
+  private audit(
+    caller: Caller | undefined,
+    print: string | undefined,
+    answer: string,
+    facts?: TokenFacts,
+  ): void {
+    this.deps.log.info(
+      {
+        audit: 'introspect',
+        caller: caller?.username,
+        ...(print ? { fingerprint: print } : {}),
+        ...(facts
+          ? { policy: `${facts.policy.namespace}/${facts.policy.name}`, version: facts.version.version }
+          : {}),
+        answer,
+      },
+      'introspection',
+    );
+  }
+}
+
+/** Whether `caller` may introspect the policy's tokens (spec.consumers; default: its namespace). */
+export function isConsumer(policy: TokenPolicy, caller: Caller): boolean {
+  const account = caller.serviceAccount;
+  if (!account) return false;
+  const consumers = policy.spec.consumers;
+  if (!consumers) return account.namespace === policy.metadata?.namespace;
+  return (
+    (consumers.namespaces ?? []).includes(account.namespace) ||
+    (consumers.serviceAccounts ?? []).some(
+      (sa) => sa.namespace === account.namespace && sa.name === account.name,
+    )
+  );
+}
