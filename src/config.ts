@@ -58,7 +58,7 @@ export interface Config {
   logLevel: string;
   leaderElection: { enabled: boolean; namespace: string; name: string; identity: string };
   /** The verification server; undefined without a TLS certificate and key. */
-  verify: { port: number; certFile: string; keyFile: string } | undefined;
+  verify: { port: number; certFile: string; keyFile: string; callerQps: number } | undefined;
 }
 
 export { FLAGS } from './configFlags.ts';
@@ -169,6 +169,7 @@ function verifyServer(
   port: string | undefined,
   certFile: string | undefined,
   keyFile: string | undefined,
+  callerQps: number,
 ): Config['verify'] {
   if (certFile === undefined && keyFile === undefined) {
     if (port !== undefined) throw new ConfigError('--verify-port needs --tls-cert-file and --tls-key-file');
@@ -181,7 +182,7 @@ function verifyServer(
   if (!Number.isInteger(value) || value < 0 || value > 65535) {
     throw new ConfigError(`--verify-port must be a port number (0 to 65535), got "${port ?? ''}"`);
   }
-  return { port: value, certFile, keyFile };
+  return { port: value, certFile, keyFile, callerQps };
 }
 
 export function parseConfig(sources: ConfigSources): Config | 'help' {
@@ -259,7 +260,12 @@ export function parseConfig(sources: ConfigSources): Config | 'help' {
     listPageSize: positiveInteger('list-page-size', str('list-page-size'), 500),
     workloadRestartQps: positiveNumber('workload-restart-qps', str('workload-restart-qps'), 1),
     logLevel: str('log-level') ?? env.LOG_LEVEL ?? 'info',
-    verify: verifyServer(str('verify-port'), str('tls-cert-file'), str('tls-key-file')),
+    verify: verifyServer(
+      str('verify-port'),
+      str('tls-cert-file'),
+      str('tls-key-file'),
+      positiveNumber('introspection-caller-qps', str('introspection-caller-qps'), 500),
+    ),
     leaderElection: {
       enabled: values['no-leader-elect'] ? false : ((values['leader-elect'] as boolean | undefined) ?? true),
       namespace: str('leader-election-namespace') ?? clusterResourceNamespace,

@@ -301,7 +301,17 @@ export function startOperator(options: OperatorOptions): Operator {
     callers: tokenReviewAuthenticator({ kubeConfig, limiter: kubeLimiter, clock }),
     policy: (key) => policies.get(`${key.namespace}/${key.name}`),
     store: async (issuer) => (await runtimes.get(issuer)).store,
+    ...(config.verify ? { callerQps: config.verify.callerQps } : {}),
   });
+  // What introspection served, every 10 s while it serves (cache hits, Vault reads).
+  let reported = 0;
+  const statsTimer = setInterval(() => {
+    const { hits, misses, vaultReads } = introspection.counts;
+    if (hits + misses === reported) return;
+    reported = hits + misses;
+    log.info({ hits, misses, vaultReads }, 'introspection stats');
+  }, 10_000);
+  statsTimer.unref();
   // A policy's status records every revocation: what is cached about its tokens goes at once.
   const dropCached = (policy: TokenPolicy) => {
     introspection.policyChanged({
@@ -328,6 +338,7 @@ export function startOperator(options: OperatorOptions): Operator {
     ready,
     verifyServer,
     stop: async () => {
+      clearInterval(statsTimer);
       await (await verifyServer.catch(() => undefined))?.close();
       await manager.stop();
       runtimes.closeAll();

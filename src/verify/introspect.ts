@@ -57,6 +57,8 @@ export class Introspection {
   private readonly facts = new Map<string, { facts: TokenFacts | undefined; until: number }>();
   private readonly byPolicy = new Map<string, Set<string>>();
   private readonly perCaller: TokenBuckets;
+  /** Lookups answered from the cache, and those that read Vault (index and record). */
+  readonly counts = { hits: 0, misses: 0, vaultReads: 0 };
 
   constructor(deps: IntrospectionDeps) {
     this.deps = deps;
@@ -117,12 +119,18 @@ export class Introspection {
     const cacheKey = `${issuer.metadata?.uid ?? ''}/${hash}`;
     const now = this.deps.clock.now().getTime();
     const cached = this.facts.get(cacheKey);
-    if (cached && cached.until > now) return cached.facts;
+    if (cached && cached.until > now) {
+      this.counts.hits += 1;
+      return cached.facts;
+    }
+    this.counts.misses += 1;
     const store = await this.deps.store(issuer);
+    this.counts.vaultReads += 1;
     const entry = await store.getIndex(hash);
     let facts: TokenFacts | undefined;
     if (entry) {
       const policy = { namespace: entry.namespace, name: entry.name };
+      this.counts.vaultReads += 1;
       const record: PolicyTokenRecord | undefined = (await store.read(policy))?.value;
       const version = record?.versions.find((v) => v.version === entry.version);
       const matches =

@@ -102,3 +102,8 @@ export function introspectAt(
     body: new URLSearchParams({ token }).toString(),
   });
 }
+
+/** The controller's verification-server settings for `tls`, on a free port. */
+export function verifyConfig(tls: VerifyTls, callerQps = 50) {
+  return { port: 0, certFile: tls.certFile, keyFile: tls.keyFile, callerQps };
+}

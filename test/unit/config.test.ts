@@ -77,6 +77,7 @@ describe('parseConfig', () => {
       port: 8443,
       certFile: '/tls/tls.crt',
       keyFile: '/tls/tls.key',
+      callerQps: 500,
     });
   });
 

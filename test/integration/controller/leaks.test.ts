@@ -31,6 +31,7 @@ import {
   httpsCall,
   introspectAt,
   serviceAccountToken,
+  verifyConfig,
   verifyTls,
   type VerifyTls,
 } from '../../support/verifyServer.ts';
@@ -52,7 +53,7 @@ beforeAll(async () => {
   tls = await verifyTls();
   operator = await startTestOperator({
     ...testConfig({ namespace, transitMount }),
-    verify: { port: 0, certFile: tls.certFile, keyFile: tls.keyFile },
+    verify: verifyConfig(tls),
   });
   await createClusterIssuer(kvIssuer, {
     issuer: 'https://tokens.leaks.example',

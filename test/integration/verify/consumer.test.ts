@@ -20,7 +20,7 @@ import {
   secretData,
   waitForPolicy,
 } from '../../support/resources.ts';
-import { serviceAccountToken, verifyTls } from '../../support/verifyServer.ts';
+import { serviceAccountToken, verifyConfig, verifyTls } from '../../support/verifyServer.ts';
 
 let namespace: string;
 let operator: TestOperator;
@@ -40,7 +40,7 @@ beforeAll(async () => {
   const transitMount = await enableEngine('transit', 'transit');
   operator = await startTestOperator({
     ...testConfig({ namespace, transitMount }),
-    verify: { port: 0, certFile: tls.certFile, keyFile: tls.keyFile },
+    verify: verifyConfig(tls),
   });
   const port = (await operator.operator.verifyServer)?.port ?? 0;
   const issuer = await createReadyClusterIssuer('consumer', transitMount);

@@ -17,7 +17,7 @@ import {
   secretData,
   waitForPolicy,
 } from '../../support/resources.ts';
-import { httpsCall, verifyTls } from '../../support/verifyServer.ts';
+import { httpsCall, verifyConfig, verifyTls } from '../../support/verifyServer.ts';
 
 const ISSUER_HOST = 'tokens.verify.example';
 let namespace: string;
@@ -47,7 +47,7 @@ beforeAll(async () => {
   const transitMount = await enableEngine('transit', 'transit');
   operator = await startTestOperator({
     ...testConfig({ namespace, transitMount }),
-    verify: { port: 0, certFile: tls.certFile, keyFile: tls.keyFile },
+    verify: verifyConfig(tls),
   });
   port = (await operator.operator.verifyServer)?.port ?? 0;
   issuer = await createReadyClusterIssuer('verify', transitMount, {

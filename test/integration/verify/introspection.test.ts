@@ -29,6 +29,7 @@ import {
   httpsCall,
   introspectAt,
   serviceAccountToken,
+  verifyConfig,
   verifyTls,
   type VerifyTls,
 } from '../../support/verifyServer.ts';
@@ -68,7 +69,7 @@ beforeAll(async () => {
     const config = {
       ...base,
       leaderElection: { enabled: true, namespace, name: lease, identity },
-      verify: { port: 0, certFile: tls.certFile, keyFile: tls.keyFile },
+      verify: verifyConfig(tls),
     };
     const operator = identity === 'replica-a' ? await startTestOperator(config) : launchTestOperator(config);
     replicas.push({ operator, port: (await operator.operator.verifyServer)?.port ?? 0 });
