@@ -41,11 +41,8 @@ import { Manager } from './manager/manager.ts';
 import { Watch } from './manager/watch.ts';
 import type { Clock } from './ports.ts';
 import { issuerVaults } from './vault/issuerVault.ts';
-import { JwksSource } from './verify/jwksSource.ts';
-import { Introspection } from './verify/introspect.ts';
-import { tokenReviewAuthenticator } from './kube/tokenReview.ts';
-import { issuerRoutes } from './verify/routes.ts';
-import { startVerifyServer, type VerifyServer } from './verify/server.ts';
+import type { VerifyServer } from './verify/server.ts';
+import { startVerification } from './verify/setup.ts';
 import { createRequestLimiter, limiterPerKey } from './util/rateLimiter.ts';
 
 export interface OperatorOptions {
@@ -289,57 +286,23 @@ export function startOperator(options: OperatorOptions): Operator {
   });
 
   const ready = manager.start();
-  let synced = false;
-  void manager.cachesSynced.then(() => {
-    synced = true;
-  });
-  const verify = config.verify;
-  const jwks = new JwksSource({ vaults: issuerVaults(runtimes), clock });
-  const introspection = new Introspection({
+  const verification = startVerification({
+    config: config.verify,
+    kubeConfig,
+    kubeLimiter,
     clock,
     log,
-    callers: tokenReviewAuthenticator({ kubeConfig, limiter: kubeLimiter, clock }),
+    runtimes,
+    issuers: () => [...(clusterIssuers?.list() ?? []), ...tokenIssuers.list()],
     policy: (key) => policies.get(`${key.namespace}/${key.name}`),
-    store: async (issuer) => (await runtimes.get(issuer)).store,
-    ...(config.verify ? { callerQps: config.verify.callerQps } : {}),
+    policies: policyWatch,
+    cachesSynced: manager.cachesSynced,
   });
-  // What introspection served, every 10 s while it serves (cache hits, Vault reads).
-  let reported = 0;
-  const statsTimer = setInterval(() => {
-    const { hits, misses, vaultReads } = introspection.counts;
-    if (hits + misses === reported) return;
-    reported = hits + misses;
-    log.info({ hits, misses, vaultReads }, 'introspection stats');
-  }, 10_000);
-  statsTimer.unref();
-  // A policy's status records every revocation: what is cached about its tokens goes at once.
-  const dropCached = (policy: TokenPolicy) => {
-    introspection.policyChanged({
-      namespace: policy.metadata?.namespace ?? '',
-      name: policy.metadata?.name ?? '',
-    });
-  };
-  policyWatch.add({ onChange: dropCached, onDelete: dropCached });
-  const verifyServer = verify
-    ? startVerifyServer({
-        port: verify.port,
-        certFile: verify.certFile,
-        keyFile: verify.keyFile,
-        log,
-        ready: () => synced,
-        routes: issuerRoutes({
-          issuers: () => [...(clusterIssuers?.list() ?? []), ...tokenIssuers.list()],
-          jwks,
-          introspect: (issuer, request) => introspection.handle(issuer, request),
-        }),
-      })
-    : Promise.resolve(undefined);
   return {
     ready,
-    verifyServer,
+    verifyServer: verification.server,
     stop: async () => {
-      clearInterval(statsTimer);
-      await (await verifyServer.catch(() => undefined))?.close();
+      await verification.stop();
       await manager.stop();
       runtimes.closeAll();
     },

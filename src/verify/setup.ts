@@ -1,0 +1,92 @@
+/**
+ * The verification side of a replica, wired: discovery and JWKS (routes.ts, jwksSource.ts) and
+ * introspection (introspect.ts) behind the HTTPS server (server.ts), fed by the manager's caches
+ * on every replica. The introspection cache follows the policy watch (a policy's status records
+ * every revocation), and what introspection served is logged every 10 s while it serves.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { TokenPolicy } from '../api/v1alpha1.generated.ts';
+import type { Config } from '../config.ts';
+import type { AnyIssuer } from '../issuers/identity.ts';
+import type { IssuerRuntimes } from '../issuers/runtimes.ts';
+import { tokenReviewAuthenticator } from '../kube/tokenReview.ts';
+import type { Logger } from '../log.ts';
+import type { Watch } from '../manager/watch.ts';
+import type { Clock, ObjectKey, RequestLimiter } from '../ports.ts';
+import { issuerVaults } from '../vault/issuerVault.ts';
+import { Introspection } from './introspect.ts';
+import { JwksSource } from './jwksSource.ts';
+import { issuerRoutes } from './routes.ts';
+import { startVerifyServer, type VerifyServer } from './server.ts';
+
+export interface Verification {
+  /** The server once it listens; undefined when it is off (no certificate). */
+  server: Promise<VerifyServer | undefined>;
+  stop(): Promise<void>;
+}
+
+export function startVerification(options: {
+  config: Config['verify'];
+  kubeConfig: KubeConfig;
+  kubeLimiter: RequestLimiter;
+  clock: Clock;
+  log: Logger;
+  runtimes: IssuerRuntimes;
+  issuers: () => readonly AnyIssuer[];
+  policy: (key: ObjectKey) => TokenPolicy | undefined;
+  policies: Watch<TokenPolicy>;
+  cachesSynced: Promise<void>;
+}): Verification {
+  const { config, clock, log, runtimes } = options;
+  if (!config) return { server: Promise.resolve(undefined), stop: () => Promise.resolve() };
+  let synced = false;
+  void options.cachesSynced.then(() => {
+    synced = true;
+  });
+  const introspection = new Introspection({
+    clock,
+    log,
+    callers: tokenReviewAuthenticator({
+      kubeConfig: options.kubeConfig,
+      limiter: options.kubeLimiter,
+      clock,
+    }),
+    policy: options.policy,
+    store: async (issuer) => (await runtimes.get(issuer)).store,
+    callerQps: config.callerQps,
+  });
+  const dropCached = (policy: TokenPolicy) => {
+    introspection.policyChanged({
+      namespace: policy.metadata?.namespace ?? '',
+      name: policy.metadata?.name ?? '',
+    });
+  };
+  options.policies.add({ onChange: dropCached, onDelete: dropCached });
+  let reported = 0;
+  const statsTimer = setInterval(() => {
+    const { hits, misses, vaultReads } = introspection.counts;
+    if (hits + misses === reported) return;
+    reported = hits + misses;
+    log.info({ hits, misses, vaultReads }, 'introspection stats');
+  }, 10_000);
+  statsTimer.unref();
+  const server = startVerifyServer({
+    port: config.port,
+    certFile: config.certFile,
+    keyFile: config.keyFile,
+    log,
+    ready: () => synced,
+    routes: issuerRoutes({
+      issuers: options.issuers,
+      jwks: new JwksSource({ vaults: issuerVaults(runtimes), clock }),
+      introspect: (issuer, request) => introspection.handle(issuer, request),
+    }),
+  });
+  return {
+    server,
+    async stop() {
+      clearInterval(statsTimer);
+      await (await server.catch(() => undefined))?.close();
+    },
+  };
+}
