@@ -43,6 +43,11 @@ export interface IntrospectionDeps {
   store(issuer: AnyIssuer): Promise<TokenStore>;
   /** Requests per second per caller (burst: twice that). Default 50. */
   callerQps?: number;
+  /**
+   * Lookups in Vault (cache misses) per second per caller (burst: twice that). Default 100: a caller
+   * presenting a stream of made-up tokens gets 429 rather than turning each into Vault reads.
+   */
+  callerMissQps?: number;
 }
 
 const json = (status: number, value: unknown, headers: Record<string, string> = {}): Answer => ({
@@ -57,6 +62,7 @@ export class Introspection {
   private readonly facts = new Map<string, { facts: TokenFacts | undefined; until: number }>();
   private readonly byPolicy = new Map<string, Set<string>>();
   private readonly perCaller: TokenBuckets;
+  private readonly missesPerCaller: TokenBuckets;
   /** Lookups answered from the cache, and those that read Vault (index and record). */
   readonly counts = { hits: 0, misses: 0, vaultReads: 0 };
 
@@ -64,6 +70,12 @@ export class Introspection {
     this.deps = deps;
     const qps = deps.callerQps ?? 50;
     this.perCaller = new TokenBuckets({ qps, burst: Math.ceil(qps * 2), clock: deps.clock });
+    const missQps = deps.callerMissQps ?? 100;
+    this.missesPerCaller = new TokenBuckets({
+      qps: missQps,
+      burst: Math.ceil(missQps * 2),
+      clock: deps.clock,
+    });
   }
 
   /** Drops what is cached about a policy's tokens (it changed: maybe a revocation). */
@@ -109,20 +121,32 @@ export class Introspection {
     if (!token)
       return json(400, { error: 'invalid_request', error_description: 'the token parameter is missing' });
     const hash = tokenHash(token);
-    const facts = await this.lookup(issuer, hash);
+    const cached = this.cached(issuer, hash);
+    if (cached === 'miss' && !this.missesPerCaller.tryAcquire(caller.username)) {
+      this.audit(caller, fingerprintOfHash(hash), 'miss-limited');
+      return json(
+        429,
+        { error: 'slow_down', error_description: 'too many tokens tokensmith has not seen' },
+        { 'retry-after': '1' },
+      );
+    }
+    const facts = cached === 'miss' ? await this.lookup(issuer, hash) : cached.facts;
     const answer = facts ? this.answer(issuer, caller, facts) : undefined;
     this.audit(caller, fingerprintOfHash(hash), answer ? 'active' : 'inactive', facts);
     return answer ? json(200, answer) : INACTIVE;
   }
 
+  /** What the cache holds about a token, or 'miss'. */
+  private cached(issuer: AnyIssuer, hash: string): { facts: TokenFacts | undefined } | 'miss' {
+    const entry = this.facts.get(`${issuer.metadata?.uid ?? ''}/${hash}`);
+    if (!entry || entry.until <= this.deps.clock.now().getTime()) return 'miss';
+    this.counts.hits += 1;
+    return { facts: entry.facts };
+  }
+
   private async lookup(issuer: AnyIssuer, hash: string): Promise<TokenFacts | undefined> {
     const cacheKey = `${issuer.metadata?.uid ?? ''}/${hash}`;
     const now = this.deps.clock.now().getTime();
-    const cached = this.facts.get(cacheKey);
-    if (cached && cached.until > now) {
-      this.counts.hits += 1;
-      return cached.facts;
-    }
     this.counts.misses += 1;
     const store = await this.deps.store(issuer);
     this.counts.vaultReads += 1;

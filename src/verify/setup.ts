@@ -54,6 +54,8 @@ export function startVerification(options: {
     policy: options.policy,
     store: async (issuer) => (await runtimes.get(issuer)).store,
     callerQps: config.callerQps,
+    // A fifth of a caller's budget may go to tokens not cached (each costs Vault reads).
+    callerMissQps: Math.max(1, config.callerQps / 5),
   });
   const dropCached = (policy: TokenPolicy) => {
     introspection.policyChanged({

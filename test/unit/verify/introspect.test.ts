@@ -66,6 +66,7 @@ function harness(given: PolicyTokenRecord) {
     },
     policy: () => live,
     store: () => Promise.resolve(store),
+    callerMissQps: 5,
   });
   const ask = async (token: string) => {
     const answer = await introspection.handle(ISSUER, {
@@ -88,6 +89,30 @@ function harness(given: PolicyTokenRecord) {
 }
 
 describe('introspection decisions', () => {
+  it('answers 429 to a caller presenting more uncached tokens than its budget, not more Vault reads', async () => {
+    const h = harness(record(1, version(1)));
+    const answers = [];
+    for (let i = 0; i < 15; i++)
+      answers.push(
+        await h.introspection.handle(ISSUER, {
+          method: 'POST',
+          host: 'localhost',
+          path: '/introspect',
+          headers: { authorization: 'Bearer caller', 'content-type': 'application/x-www-form-urlencoded' },
+          body: `token=made-up-${i}`,
+        }),
+      );
+    // A burst of twice the rate (10) is looked up; the rest is refused without a Vault read.
+    expect(answers.map((a) => a.status)).toEqual([
+      ...Array<number>(10).fill(200),
+      ...Array<number>(5).fill(429),
+    ]);
+    expect(h.reads()).toBe(0); // unknown hashes stop at the index
+    expect(h.introspection.counts.vaultReads).toBe(10);
+    await h.clock.advance(1000);
+    expect((await h.ask('token-1')).active).toBe(true); // the budget refills
+  });
+
   it('answers active for a live token, active or retiring, and inactive once it expires', async () => {
     const h = harness(record(2, version(1, retiring(0)), version(2)));
     expect(await h.ask('token-2')).toMatchObject({ active: true, policy: 'team/orders', version: 2 });
