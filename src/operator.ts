@@ -30,7 +30,7 @@ import { policyWriter } from './kube/policyWriter.ts';
 import { secretPort } from './kube/secretPort.ts';
 import { Applier } from './kube/apply.ts';
 import { customInformer, resyncSpreadMs, type InformerCommon } from './kube/customInformer.ts';
-import { createEventRecorder } from './kube/events.ts';
+import { createEventRecorder, eventSink } from './kube/events.ts';
 import { createInformer, joinedView, type ResourceInformer } from './kube/informer.ts';
 import { LeaderElector } from './kube/leaderElection.ts';
 import { controlledByTokensmith, managedObjectsInformer } from './kube/managedObjects.ts';
@@ -171,18 +171,15 @@ export function startOperator(options: OperatorOptions): Operator {
     }
     return clusterIssuers.get(key.name);
   };
-  const recorder = createEventRecorder({
-    kubeConfig,
-    reportingInstance: config.leaderElection.identity,
-    clock,
-    logger: log,
-    limiter: kubeLimiter,
-  });
-  const events = {
-    record: (object: Parameters<typeof recorder.record>[0], event: Parameters<typeof recorder.record>[1]) => {
-      void recorder.record(object, event);
-    },
-  };
+  const events = eventSink(
+    createEventRecorder({
+      kubeConfig,
+      reportingInstance: config.leaderElection.identity,
+      clock,
+      logger: log,
+      limiter: kubeLimiter,
+    }),
+  );
   const applier = new Applier(kubeConfig, kubeLimiter);
   const secrets = secretPort({ kubeConfig, limiter: kubeLimiter, applier, managedSecrets });
   const issuerWrites = issuerWriter({

@@ -1,6 +1,6 @@
 /** Maps @kubernetes/client-node errors to the catalogue without their bodies or headers. */
 import { ApiException } from '@kubernetes/client-node';
-import { TokensmithError } from '../errors.ts';
+import { TokensmithError, safeErrorFields } from '../errors.ts';
 
 /** The HTTP status of a failed Kubernetes call, or undefined for a transport error. */
 export function kubeStatus(err: unknown): number | undefined {
@@ -35,4 +35,11 @@ function safeParse(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** safeErrorFields plus the HTTP status of a failed Kubernetes request, for logs. */
+export function kubeErrorFields(err: unknown): { code: string; message: string; status?: number } {
+  const fields = safeErrorFields(err);
+  const status = kubeStatus(err) ?? (err as { statusCode?: unknown } | undefined)?.statusCode;
+  return typeof status === 'number' ? { ...fields, status } : fields;
 }

@@ -222,3 +222,14 @@ export function truncateBytes(text: string, limit: number): string {
   }
   return cut + marker;
 }
+
+/** The EventSink of the reconcilers on a recorder: recording never blocks or fails a reconcile. */
+export function eventSink(recorder: EventRecorder): {
+  record(object: Parameters<EventRecorder['record']>[0], event: Parameters<EventRecorder['record']>[1]): void;
+} {
+  return {
+    record: (object, event) => {
+      void recorder.record(object, event);
+    },
+  };
+}

@@ -25,7 +25,7 @@ import { backoffDelay } from '../util/backoff.ts';
 import { systemClock } from '../util/clock.ts';
 import { Gate } from '../util/gate.ts';
 import { silentLogger } from '../util/logger.ts';
-import { kubeStatus } from './apiErrors.ts';
+import { kubeErrorFields } from './apiErrors.ts';
 import { GuardedWatch, WATCH_END_MESSAGES, type WatchEnd, type WatchEndReason } from './guardedWatch.ts';
 import { parseLabelSelector } from './labelSelector.ts';
 import { readCollection } from './collectionList.ts';
@@ -214,7 +214,7 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
     failures += 1;
     const retryInMs = backoffDelay(failures, restartBackoff, random);
     logger.warn(
-      { informer: path, attempt: failures, retryInMs, err: errorFields(err) },
+      { informer: path, attempt: failures, retryInMs, err: kubeErrorFields(err) },
       'informer stopped; restarting',
     );
     void retire();
@@ -300,8 +300,3 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
 }
 
 /** Safe log fields of a list or watch failure, with its HTTP status when it had one. */
-function errorFields(err: unknown): { code: string; message: string; status?: number } {
-  const fields = safeErrorFields(err);
-  const status = kubeStatus(err) ?? (err as { statusCode?: unknown } | undefined)?.statusCode;
-  return typeof status === 'number' ? { ...fields, status } : fields;
-}

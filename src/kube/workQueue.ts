@@ -7,75 +7,21 @@
  * thousands of policies waiting for their rotation cost one timer, not thousands.
  */
 import { isTokensmithError, safeErrorFields } from '../errors.ts';
-import type { Clock } from '../ports.ts';
-import { backoffDelay, type BackoffOptions } from '../util/backoff.ts';
+
+import { backoffDelay } from '../util/backoff.ts';
 import { systemClock } from '../util/clock.ts';
 import { DueHeap } from '../util/dueHeap.ts';
 import { withRequestGroup } from '../util/requestGroup.ts';
-import { silentLogger, type WarnLogger } from '../util/logger.ts';
+import { silentLogger } from '../util/logger.ts';
 
-/** What a reconcile asks of the queue when it succeeds. */
-export interface ReconcileResult {
-  /** Process the key again after this long (0: as soon as possible). */
-  requeueAfterMs?: number;
-}
-
-/**
- * Reconciles one key; level-based and idempotent. Resolve to succeed (optionally asking for a
- * requeue); throw to be retried with backoff; throw a TokensmithError whose `retryable` is false
- * to stop retrying until the key is added again.
- */
-export type ReconcileHandler = (key: string) => Promise<ReconcileResult | undefined> | Promise<void>;
-
-/** Options of createWorkQueue; every field is optional. */
-export interface WorkQueueOptions {
-  /** Default: the system clock. */
-  clock?: Clock;
-  /** Source of jitter, in [0, 1). Default Math.random. */
-  random?: () => number;
-  /** Retry backoff per key. Defaults: base 500 ms, cap 5 min, jitter 0.2 (see backoffDelay). */
-  backoff?: BackoffOptions;
-  /** Told about each failed reconcile (key, attempt, retry delay, safe error fields). Default: silent. */
-  logger?: WarnLogger;
-  /**
-   * The group a key belongs to (e.g. its namespace). Ready keys are taken from the groups in turn,
-   * and while keys of other groups are waiting, no group has more than `maxInFlightPerGroup` keys
-   * in flight: one tenant's burst, or its slow Vault, cannot take every worker from the others.
-   * The handler runs inside the key's group (src/util/requestGroup.ts), so request limiters let the
-   * groups take turns too. Default: one group (plain FIFO).
-   */
-  groupOf?: (key: string) => string;
-  /** Keys of one group in flight at most while other groups wait. Default: the concurrency. */
-  maxInFlightPerGroup?: number;
-}
-
-/** Options of start(). */
-export interface StartOptions {
-  /** Keys processed at once at most. Default 1 (like controller-runtime's MaxConcurrentReconciles). */
-  concurrency?: number;
-}
-
-/** A de-duplicating, scheduling work queue of string keys (usually `namespace/name`). */
-export interface WorkQueue {
-  /** Process the key as soon as possible (once, however often it is added). */
-  add(key: string): void;
-  /** Process the key in `ms` milliseconds, unless it is already due earlier. */
-  addAfter(key: string, ms: number): void;
-  /** Process the key at `at`, unless it is already due earlier. */
-  addAt(key: string, at: Date): void;
-  /** Starts processing with `handler`. Keys added before start wait. Throws if started twice. */
-  start(handler: ReconcileHandler, options?: StartOptions): void;
-  /** Stops taking work (adds are ignored, scheduled keys dropped); resolves when in-flight handlers end. */
-  shutdown(): Promise<void>;
-  /** Keys due now and waiting for a free worker. */
-  readonly depth: number;
-  /** Keys waiting for a future due time (scheduled requeues, rotations, retries). */
-  readonly scheduled: number;
-  /** Keys being processed now. */
-  readonly inFlight: number;
-  /** Retries scheduled after failures since the queue was created (a counter). */
-  readonly retries: number;
-}
+export type {
+  ReconcileHandler,
+  ReconcileResult,
+  StartOptions,
+  WorkQueue,
+  WorkQueueOptions,
+} from './workQueueTypes.ts';
+import type { ReconcileHandler, ReconcileResult, WorkQueue, WorkQueueOptions } from './workQueueTypes.ts';
 
 /** Creates a work queue; see WorkQueue for the contract. */
 export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {

@@ -7,8 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PolicyTokenRecord } from '../../../src/core/records.ts';
-import { createNamespace, vaultClient } from '../../support/environment.ts';
-import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../../support/operator.ts';
+import { vaultClient } from '../../support/environment.ts';
+import { enableEngine, startInNamespace, type TestOperator } from '../../support/operator.ts';
 import {
   annotateObject,
   createPolicy,
@@ -28,9 +28,7 @@ let namespace: string;
 let operator: TestOperator;
 
 beforeAll(async () => {
-  namespace = await createNamespace('unblocked');
-  const transitMount = await enableEngine('transit', 'transit');
-  operator = await startTestOperator(testConfig({ namespace, transitMount }));
+  ({ namespace, operator } = await startInNamespace('unblocked'));
 });
 
 afterAll(async () => {

@@ -6,8 +6,7 @@
  * only).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNamespace } from '../../support/environment.ts';
-import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../../support/operator.ts';
+import { startInNamespace, type TestOperator } from '../../support/operator.ts';
 import {
   annotateObject,
   createPolicy,
@@ -24,9 +23,8 @@ let operator: TestOperator;
 let issuer: string;
 
 beforeAll(async () => {
-  namespace = await createNamespace('status-truth');
-  const transitMount = await enableEngine('transit', 'transit');
-  operator = await startTestOperator(testConfig({ namespace, transitMount }));
+  let transitMount: string;
+  ({ namespace, transitMount, operator } = await startInNamespace('status-truth'));
   issuer = await createReadyClusterIssuer('status-truth', transitMount);
 });
 

@@ -6,8 +6,8 @@
  * over the deleted one and is served again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNamespace, vaultClient } from '../../support/environment.ts';
-import { enableEngine, startTestOperator, testConfig, type TestOperator } from '../../support/operator.ts';
+import { vaultClient } from '../../support/environment.ts';
+import { startInNamespace, type TestOperator } from '../../support/operator.ts';
 import {
   annotateObject,
   createPolicy,
@@ -22,9 +22,7 @@ let namespace: string;
 let operator: TestOperator;
 
 beforeAll(async () => {
-  namespace = await createNamespace('vault-record');
-  const transitMount = await enableEngine('transit', 'transit');
-  operator = await startTestOperator(testConfig({ namespace, transitMount }));
+  ({ namespace, operator } = await startInNamespace('vault-record'));
 });
 
 afterAll(async () => {
