@@ -18,7 +18,7 @@ import type { CallerAuthenticator, Caller } from '../kube/tokenReview.ts';
 import type { Logger } from '../log.ts';
 import type { Clock, ObjectKey, TokenStore } from '../ports.ts';
 import { TokenBuckets } from '../util/rateLimiter.ts';
-import type { Answer, VerifyRequest } from './server.ts';
+import { json as jsonAnswer, type Answer, type VerifyRequest } from './server.ts';
 import { safeErrorFields } from '../errors.ts';
 
 /** How long what Vault said about a token is trusted without a change of its policy. */
@@ -50,11 +50,9 @@ export interface IntrospectionDeps {
   callerMissQps?: number;
 }
 
-const json = (status: number, value: unknown, headers: Record<string, string> = {}): Answer => ({
-  status,
-  headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },
-  body: JSON.stringify(value),
-});
+/** Introspection answers are about one caller's token: never stored by a cache on the way. */
+const json = (status: number, value: unknown, headers: Record<string, string> = {}): Answer =>
+  jsonAnswer(status, value, { 'cache-control': 'no-store', ...headers });
 const INACTIVE = json(200, { active: false });
 
 export class Introspection {

@@ -9,7 +9,7 @@
  */
 import type { AnyIssuer } from '../issuers/identity.ts';
 import type { JwksSource } from './jwksSource.ts';
-import type { Answer, Routes, VerifyRequest } from './server.ts';
+import { json, type Answer, type Routes, type VerifyRequest } from './server.ts';
 
 /** How long verifiers may cache the JWKS, in seconds. */
 export const JWKS_MAX_AGE_S = 60;
@@ -40,12 +40,6 @@ export function verificationUrls(issuer: AnyIssuer): {
     path: stablePrefix(issuer),
   };
 }
-
-const json = (status: number, value: unknown, headers: Record<string, string> = {}): Answer => ({
-  status,
-  headers: { 'content-type': 'application/json', ...headers },
-  body: JSON.stringify(value),
-});
 
 /** The issuer a request is for, the document it asks for, and the base its URLs are built from. */
 function locate(

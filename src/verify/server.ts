@@ -37,7 +37,8 @@ export interface VerifyServer {
   close(graceMs?: number): Promise<void>;
 }
 
-const json = (status: number, value: unknown, headers: Record<string, string> = {}): Answer => ({
+/** A JSON answer (the one shape every route of the server uses). */
+export const json = (status: number, value: unknown, headers: Record<string, string> = {}): Answer => ({
   status,
   headers: { 'content-type': 'application/json', ...headers },
   body: JSON.stringify(value),
