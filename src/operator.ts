@@ -216,6 +216,7 @@ export function startOperator(options: OperatorOptions): Operator {
           const found = namespaceInformer?.get(ns);
           return found ? (found.metadata?.labels ?? {}) : undefined;
         },
+        clock,
       ),
       secrets,
       writer: policyWriter(applier),

@@ -61,8 +61,12 @@ export interface SigningKeys {
   rotate(): Promise<void>;
   /** Stops versions below `version` from verifying and deletes them. */
   retireBelow(version: number): Promise<void>;
-  /** Signs a JWS signing input (ASCII `header.payload`) with the newest version. */
-  sign(signingInput: Uint8Array): Promise<{ signature: Uint8Array; kid: string }>;
+  /**
+   * Signs a JWS signing input (ASCII `header.payload`) with the given version (the one
+   * core/keyRotation.ts signingKeyOf picks from list()). Fails when that version no longer signs
+   * (retired, or below the backend's minimum).
+   */
+  sign(signingInput: Uint8Array, version: number): Promise<{ signature: Uint8Array; kid: string }>;
 }
 
 /**

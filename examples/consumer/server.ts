@@ -10,6 +10,9 @@
  *   AUDIENCE             what JWTs must be for (aud)
  *   CALLER_TOKEN_FILE    a projected service-account token for audience "tokensmith" (introspection)
  *   CHECK                "auto" (JWT offline, else introspection; default) or "introspect"
+ *   JWKS_CACHE_MAX_AGE_MS  how long the JWKS is cached, default 300000 (5m): keep it below the
+ *                        issuer's signing.rotation.publishAhead (default 10m), so a new key is
+ *                        known here before it signs its first token
  *   PORT                 default 8080
  * and NODE_EXTRA_CA_CERTS naming the CA of tokensmith's verification server.
  */
@@ -33,7 +36,9 @@ const discovery = (await (await fetch(discoveryUrl)).json()) as {
 };
 // The introspection endpoint next to the discovery document it came from (in-cluster form).
 const introspectionUrl = discoveryUrl.replace(/\/\.well-known\/openid-configuration$/, '/introspect');
-const keys = createRemoteJWKSet(new URL(discovery.jwks_uri));
+const keys = createRemoteJWKSet(new URL(discovery.jwks_uri), {
+  cacheMaxAge: Number(env('JWKS_CACHE_MAX_AGE_MS', '300000')),
+});
 
 async function introspect(token: string): Promise<{ active: boolean; sub?: string; scope?: string }> {
   const caller = readFileSync(env('CALLER_TOKEN_FILE'), 'utf8').trim(); // rotated by the kubelet

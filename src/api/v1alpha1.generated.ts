@@ -645,8 +645,9 @@ export interface TokenIssuerSpec {
      */
     keyName?: string;
     /**
-     * How the signing key rotates: a new key signs from each rotation on; the previous one stays
-     * in the JWKS, verify-only, for verifyFor, then is retired.
+     * How the signing key rotates: each rotation publishes a new key in the JWKS, which signs
+     * from publishAhead later on; the previous one signs until then, stays in the JWKS,
+     * verify-only, for verifyFor after that, then is retired.
      */
     rotation?: {
       /**
@@ -659,6 +660,13 @@ export interface TokenIssuerSpec {
        * duration; at least allowed.maxTtl. Defaults to 48h.
        */
       verifyFor?: string;
+      /**
+       * How long a new key is in the JWKS before it signs its first token, a Go duration shorter
+       * than every: at least as long as your verifiers cache the JWKS, so none of them meets a kid
+       * it does not know. A key made after a leak signs at once. "0s" signs with each new key at
+       * once. Defaults to 10m.
+       */
+      publishAhead?: string;
     };
   };
   /**
@@ -841,10 +849,14 @@ export interface SigningKey {
    */
   createdAt: string;
   /**
-   * active: signs new tokens; verify-only: in the JWKS so earlier tokens still verify;
-   * retired: out of the JWKS.
+   * published: in the JWKS, signs from signsAt on; active: signs new tokens; verify-only: in
+   * the JWKS so earlier tokens still verify; retired: out of the JWKS.
    */
-  state: 'active' | 'verify-only' | 'retired';
+  state: 'published' | 'active' | 'verify-only' | 'retired';
+  /**
+   * For a published key, when it signs its first token.
+   */
+  signsAt?: string;
   /**
    * For a verify-only key, when it leaves the JWKS; for a retired key, when it left.
    */

@@ -2,8 +2,10 @@
  * Signing-key rotation of an issuer, decided as a pure function of the key versions Vault holds,
  * the issuer's `signing.rotation` settings, the `tokensmith.dev/rotate-key` request, the durable
  * record of the last rotation tokensmith made, and `now`. This is the issuer's own lifecycle, kept
- * apart from token rotation (plan.ts): a new version signs from the moment it is made; the version
- * before it stays in the JWKS, verify-only, for `verifyFor` after that, then it is retired.
+ * apart from token rotation (plan.ts): a new version is published in the JWKS at once but signs
+ * only `publishAhead` after it was made (one JWKS cache lifetime of the verifiers), so no verifier
+ * that caches the JWKS meets a kid it does not know; the version before it signs until then, stays
+ * in the JWKS, verify-only, for `verifyFor` after that, then it is retired.
  *
  * A leaked key (`tokensmith.dev/rotate-key=leaked[:anything]`) is rotated the same way, but every
  * version that verified until then is recorded as compromised and retired at once, with no
@@ -46,8 +48,11 @@ export function withCompromised(
   return merged.slice(-COMPROMISED_KEYS_KEPT);
 }
 
-/** Where a key version is in its life. */
-export type KeyState = 'active' | 'verify-only' | 'retired';
+/**
+ * Where a key version is in its life: published (in the JWKS, signing from `signsAt`), active (signs
+ * new tokens), verify-only (in the JWKS for tokens it signed), retired (out of the JWKS).
+ */
+export type KeyState = 'published' | 'active' | 'verify-only' | 'retired';
 
 /** The facts of one key version the decision needs (SigningKeyInfo has them). */
 export interface KeyVersionFacts {
@@ -75,6 +80,8 @@ export interface KeyRotationInput {
   everyMs: number;
   /** spec.signing.rotation.verifyFor, in ms. */
   verifyForMs: number;
+  /** spec.signing.rotation.publishAhead, in ms (0: a new version signs at once). */
+  publishAheadMs?: number;
   /** The rotate-key annotation's value; undefined or blank means no request. */
   requested?: string | undefined;
   /** The annotation value last acted on, from durable state. */
@@ -97,6 +104,8 @@ export interface KeyVersionState {
   kid: string;
   createdAt: string;
   state: KeyState;
+  /** For a published version: when it starts to sign. */
+  signsAt?: Date;
   /** For a version that no longer signs: when it leaves (or left) the JWKS. */
   retireAt?: Date;
   /** Recorded as compromised: it left the JWKS at once. */
@@ -180,6 +189,41 @@ function rotationDueAt(input: KeyRotationInput, newest: KeyVersionFacts): number
   return Math.max(ms(newest.createdAt), claimedAt) + input.everyMs;
 }
 
+/**
+ * The version that signs at `now`: the newest one whose `signsFrom` has come — it has been in the
+ * JWKS for publishAhead, so verifiers that cache the JWKS know its kid — or, when none has (the
+ * first key, or the one made after a leak retired all older ones), the oldest. Compromised
+ * versions never sign. Undefined when none may sign. The issuer controller decides states with
+ * this; the policy controller picks its signer with it from the versions Vault lists and the
+ * times the issuer's status shows (statusSignsFrom).
+ */
+export function signingKeyOf<K extends { version: number; kid: string }>(
+  keys: readonly K[],
+  options: { now: Date; signsFrom: (key: K) => number; compromisedKids?: ReadonlySet<string> },
+): K | undefined {
+  const usable = keys
+    .filter((k) => options.compromisedKids?.has(k.kid) !== true)
+    .sort((a, b) => a.version - b.version);
+  const now = options.now.getTime();
+  return usable.findLast((k) => options.signsFrom(k) <= now) ?? usable[0];
+}
+
+/**
+ * When each version may sign, by the issuer's status: active and verify-only ones already did,
+ * a published one from its signsAt, one the status does not show yet never (the issuer
+ * controller has not published it: no verifier can know it).
+ */
+export function statusSignsFrom(
+  statusKeys: readonly { kid: string; state?: string; signsAt?: string }[] | undefined,
+): (key: { kid: string }) => number {
+  const byKid = new Map((statusKeys ?? []).map((k) => [k.kid, k]));
+  return (key) => {
+    const shown = byKid.get(key.kid);
+    if (shown === undefined || shown.state === 'retired') return Infinity;
+    return shown.state === 'published' ? ms(shown.signsAt ?? '') || Infinity : 0;
+  };
+}
+
 /** Decides rotation and retirement of an issuer's signing key versions. */
 export function decideKeyRotation(input: KeyRotationInput): KeyRotationDecision {
   const sorted = [...input.keys].sort((a, b) => a.version - b.version);
@@ -196,14 +240,21 @@ export function decideKeyRotation(input: KeyRotationInput): KeyRotationDecision 
 
   const now = input.now.getTime();
   const compromisedAt = new Map((input.compromised ?? []).map((c) => [c.kid, ms(c.at)]));
-  // A version stops signing when the next one is made (by tokensmith's clock no earlier than its
-  // claim of that rotation); it verifies for verifyFor after that — unless it was compromised,
-  // which ends its window when that was recorded.
+  const publishAheadMs = input.publishAheadMs ?? 0;
+  // When a version was made: by Vault's clock, and no earlier than tokensmith's claim of the
+  // rotation that made it (so a Vault clock behind tokensmith's cannot make it sign early).
+  const madeAt = sorted.map((k, i) => {
+    const before = sorted[i - 1];
+    const claimedAt = before !== undefined && input.claim?.fromKid === before.kid ? ms(input.claim.at) : 0;
+    return Math.max(ms(k.createdAt), claimedAt);
+  });
+  const signsFromOf = new Map(sorted.map((k, i) => [k.version, (madeAt[i] ?? 0) + publishAheadMs]));
+  // A version stops signing when the next one starts; it verifies for verifyFor after that —
+  // unless it was compromised, which ends its window when that was recorded.
   const retireAts = sorted.map((k, i) => {
     const next = sorted[i + 1];
     if (next === undefined) return undefined;
-    const claimedAt = input.claim?.fromKid === k.kid ? ms(input.claim.at) : 0;
-    const windowEnd = Math.max(ms(next.createdAt), claimedAt) + input.verifyForMs;
+    const windowEnd = (signsFromOf.get(next.version) ?? 0) + input.verifyForMs;
     return Math.min(windowEnd, compromisedAt.get(k.kid) ?? Infinity);
   });
   // Only the oldest run of ended windows is retired, so no version ever leaves early…
@@ -213,11 +264,26 @@ export function decideKeyRotation(input: KeyRotationInput): KeyRotationDecision 
   const lastCompromised = sorted.findLastIndex((k, i) => i < sorted.length - 1 && compromisedAt.has(k.kid));
   firstKept = Math.max(firstKept, lastCompromised + 1);
   const retireBelow = firstKept > 0 ? sorted[firstKept]?.version : undefined;
+  // Every version compromised: the newest still reads active until its rotation is made (no token
+  // is signed with it meanwhile: the signing path skips compromised kids).
+  const signer =
+    signingKeyOf(sorted.slice(firstKept), {
+      now: input.now,
+      signsFrom: (k) => signsFromOf.get(k.version) ?? 0,
+      compromisedKids: new Set(compromisedAt.keys()),
+    }) ?? newest;
 
   const keys: KeyVersionState[] = sorted
     .map((k, i): KeyVersionState => {
       const windowEnd = retireAts[i];
-      const state: KeyState = windowEnd === undefined ? 'active' : i < firstKept ? 'retired' : 'verify-only';
+      const state: KeyState =
+        i < firstKept
+          ? 'retired'
+          : k.version === signer.version
+            ? 'active'
+            : k.version > signer.version
+              ? 'published'
+              : 'verify-only';
       // A version retired early (below a compromised one) left now, not when its window ends.
       const retireAt = windowEnd !== undefined && state === 'retired' ? Math.min(windowEnd, now) : windowEnd;
       return {
@@ -225,7 +291,10 @@ export function decideKeyRotation(input: KeyRotationInput): KeyRotationDecision 
         kid: k.kid,
         createdAt: k.createdAt,
         state,
-        ...(retireAt === undefined ? {} : { retireAt: new Date(retireAt) }),
+        ...(state === 'published' ? { signsAt: new Date(signsFromOf.get(k.version) ?? 0) } : {}),
+        ...(retireAt === undefined || state === 'published' || state === 'active'
+          ? {}
+          : { retireAt: new Date(retireAt) }),
         ...(compromisedAt.has(k.kid) ? { compromised: true as const } : {}),
       };
     })
@@ -240,9 +309,12 @@ export function decideKeyRotation(input: KeyRotationInput): KeyRotationDecision 
       : undefined;
 
   const nextRotationAt = rotationDueAt(input, newest);
-  const upcoming = [nextRotationAt, ...retireAts.slice(firstKept).filter((t) => t !== undefined)].filter(
-    (t) => t > now,
-  );
+  const signsAts = keys.flatMap((k) => (k.signsAt ? [k.signsAt.getTime()] : []));
+  const upcoming = [
+    nextRotationAt,
+    ...signsAts,
+    ...retireAts.slice(firstKept).filter((t) => t !== undefined),
+  ].filter((t) => t > now);
   return {
     ...(rotate ? { rotate } : {}),
     ...(handle === undefined ? {} : { handle }),
@@ -255,19 +327,24 @@ export function decideKeyRotation(input: KeyRotationInput): KeyRotationDecision 
 }
 
 /**
- * Checks what the CRD's CEL rule already refuses, as a second line: a rotated-out key must stay
- * in the JWKS at least as long as the longest token it signed can live. Returns a message for
+ * Checks what the CRD's CEL rules already refuse, as a second line: a new key must sign before the
+ * next one is made, and a rotated-out key must stay in the JWKS at least as long as the longest
+ * token it signed can live. Returns a message for
  * people, or undefined.
  */
 export function checkRotationSettings(settings: {
   everyMs: number;
   verifyForMs: number;
+  publishAheadMs: number;
   maxTtlMs: number;
   /** The spec's texts, for the message. */
-  text: { every: string; verifyFor: string; maxTtl: string };
+  text: { every: string; verifyFor: string; publishAhead: string; maxTtl: string };
 }): string | undefined {
   if (!(settings.everyMs > 0)) {
     return `signing.rotation.every (${settings.text.every}) must be longer than 0`;
+  }
+  if (settings.publishAheadMs >= settings.everyMs) {
+    return `signing.rotation.publishAhead (${settings.text.publishAhead}) must be shorter than signing.rotation.every (${settings.text.every}), or a new key would never sign before the next one is made`;
   }
   if (settings.verifyForMs < settings.maxTtlMs) {
     return `signing.rotation.verifyFor (${settings.text.verifyFor}) must cover allowed.maxTtl (${settings.text.maxTtl}), or tokens would stop verifying before they expire`;

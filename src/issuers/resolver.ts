@@ -4,7 +4,8 @@ import { admissionProblem } from '../core/admission.ts';
 import { findCondition } from '../core/conditions.ts';
 import { TokensmithError } from '../errors.ts';
 import { signJwt } from '../mint/jwt.ts';
-import type { ObjectKey } from '../ports.ts';
+import { statusSignsFrom } from '../core/keyRotation.ts';
+import type { Clock, ObjectKey } from '../ports.ts';
 import type { AnyIssuer } from './identity.ts';
 import type { IssuerRef, IssuerResolver, ResolvedIssuer } from './resolved.ts';
 import type { IssuerRuntimes } from './runtimes.ts';
@@ -25,11 +26,18 @@ export class CachedIssuerResolver implements IssuerResolver {
   private readonly lookup: IssuerLookup;
   private readonly runtimes: IssuerRuntimes;
   private readonly namespaceLabels: NamespaceLabels;
+  private readonly clock: Clock;
 
-  constructor(lookup: IssuerLookup, runtimes: IssuerRuntimes, namespaceLabels: NamespaceLabels) {
+  constructor(
+    lookup: IssuerLookup,
+    runtimes: IssuerRuntimes,
+    namespaceLabels: NamespaceLabels,
+    clock: Clock,
+  ) {
     this.lookup = lookup;
     this.runtimes = runtimes;
     this.namespaceLabels = namespaceLabels;
+    this.clock = clock;
   }
 
   async resolve(ref: IssuerRef, policy: ObjectKey): Promise<ResolvedIssuer> {
@@ -38,6 +46,7 @@ export class CachedIssuerResolver implements IssuerResolver {
     if (!issuer)
       throw new TokensmithError('IssuerNotFound', `${what} does not exist; create it or fix spec.issuerRef`);
     const mintBlockedBy = this.mintBlock(issuer, ref, policy.namespace);
+    const compromisedKids = new Set((issuer.status?.compromisedKids ?? []).map((k) => k.kid));
     const runtime = await this.runtimes.get(issuer);
     return {
       ref,
@@ -45,10 +54,14 @@ export class CachedIssuerResolver implements IssuerResolver {
       issuerUrl: issuer.spec.issuer,
       allowed: guardrailsOf(issuer),
       store: runtime.store,
-      compromisedKids: new Set((issuer.status?.compromisedKids ?? []).map((k) => k.kid)),
+      compromisedKids,
       signJwt: (claims) =>
         this.runtimes.use(issuer, async (r) => {
-          const token = await signJwt(r.keys, claims);
+          const token = await signJwt(r.keys, claims, {
+            now: () => this.clock.now(),
+            signsFrom: statusSignsFrom(issuer.status?.keys),
+            compromisedKids,
+          });
           return { token, kid: decodeProtectedHeader(token).kid ?? '' };
         }),
       ...(mintBlockedBy ? { mintBlockedBy } : {}),

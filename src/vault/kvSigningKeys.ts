@@ -120,22 +120,22 @@ export class KvSigningKeys implements SigningKeys {
     }
   }
 
-  async sign(signingInput: Uint8Array): Promise<{ signature: Uint8Array; kid: string }> {
+  async sign(signingInput: Uint8Array, version: number): Promise<{ signature: Uint8Array; kid: string }> {
     const entry = await this.read();
-    const newest = entry?.stored.keys.at(-1);
-    if (newest === undefined) {
+    const signer = entry?.stored.keys.find((k) => k.version === version);
+    if (signer === undefined) {
       throw new TokensmithError(
         'SigningFailed',
-        `there is no signing key at ${this.kv.mount}/${this.path} yet`,
+        `version ${version} of the signing key at ${this.kv.mount}/${this.path} is not there (retired, or not made yet)`,
       );
     }
-    const { kid } = await this.info(newest);
+    const { kid } = await this.info(signer);
     try {
       let key = this.imported.get(kid);
       if (key === undefined) {
         key = await crypto.subtle.importKey(
           'jwk',
-          privateJwkOf(newest.privateJwk),
+          privateJwkOf(signer.privateJwk),
           ALGORITHMS[this.algorithm].keyAlgorithm,
           false,
           ['sign'],
@@ -148,7 +148,7 @@ export class KvSigningKeys implements SigningKeys {
       // WebCrypto's messages are generic, but nothing about a private key is worth the risk.
       throw new TokensmithError(
         'SigningFailed',
-        `signing with version ${newest.version} of the ${this.algorithm} key failed`,
+        `signing with version ${signer.version} of the ${this.algorithm} key failed`,
       );
     }
   }

@@ -135,9 +135,12 @@ export class TransitSigningKeys implements SigningKeys {
     for (const v of this.kids.keys()) if (v < target) this.kids.delete(v);
   }
 
-  async sign(signingInput: Uint8Array): Promise<{ signature: Uint8Array; kid: string }> {
+  async sign(signingInput: Uint8Array, version: number): Promise<{ signature: Uint8Array; kid: string }> {
     const path = vaultPath(this.mount, 'sign', this.name);
-    const body: Record<string, string> = { input: Buffer.from(signingInput).toString('base64') };
+    const body: Record<string, string | number> = {
+      input: Buffer.from(signingInput).toString('base64'),
+      key_version: version,
+    };
     if (this.algorithm !== 'EdDSA') body.hash_algorithm = 'sha2-256';
     if (this.algorithm === 'RS256') body.signature_algorithm = 'pkcs1v15';
     if (this.algorithm === 'ES256') body.marshaling_algorithm = 'jws';
@@ -149,7 +152,12 @@ export class TransitSigningKeys implements SigningKeys {
         `Vault returned no signature in the expected form (${path})`,
       );
     }
-    const version = Number(match[1]);
+    if (Number(match[1]) !== version) {
+      throw new TokensmithError(
+        'SigningFailed',
+        `Vault signed with version ${match[1]} of ${this.keyPath()}, not the requested ${version}`,
+      );
+    }
     const signature = new Uint8Array(
       Buffer.from(match[2], this.algorithm === 'ES256' ? 'base64url' : 'base64'),
     );

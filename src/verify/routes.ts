@@ -5,14 +5,28 @@
  *   - a stable path for clients in the cluster: `/issuers/cluster/<name>/…` for a
  *     ClusterTokenIssuer, `/issuers/<namespace>/<name>/…` for a TokenIssuer.
  * The discovery document names the issuer as tokens carry it (`iss`) and the JWKS under the form
- * it was asked by. The JWKS is served with an ETag (304 for If-None-Match) and a short max-age.
+ * it was asked by. The JWKS is served with an ETag (304 for If-None-Match) and a max-age well
+ * below the issuer's publishAhead (a new key is in the JWKS that long before it signs).
  */
+import { rotationSettings } from '../controllers/issuer/keyLifecycle.ts';
 import type { AnyIssuer } from '../issuers/identity.ts';
 import type { JwksSource } from './jwksSource.ts';
 import { json, type Answer, type Routes, type VerifyRequest } from './server.ts';
 
-/** How long verifiers may cache the JWKS, in seconds. */
+/** How long verifiers may cache the JWKS, in seconds, at most. */
 export const JWKS_MAX_AGE_S = 60;
+
+/**
+ * The JWKS's max-age for `issuer`: JWKS_MAX_AGE_S, or a quarter of its publishAhead when that is
+ * shorter, so a verifier honouring Cache-Control learns a new key well before it signs.
+ */
+export function jwksMaxAgeS(issuer: AnyIssuer): number {
+  try {
+    return Math.min(JWKS_MAX_AGE_S, Math.floor(rotationSettings(issuer).publishAheadMs / 4_000));
+  } catch {
+    return JWKS_MAX_AGE_S; // the issuer controller reports the bad setting
+  }
+}
 const DISCOVERY = '.well-known/openid-configuration';
 const JWKS = 'jwks.json';
 const INTROSPECT = 'introspect';
@@ -109,7 +123,7 @@ export function issuerRoutes(options: {
         { error: 'temporarily_unavailable', error_description: 'the JWKS is not published yet' },
         { 'retry-after': '5' },
       );
-    const headers = { 'cache-control': `public, max-age=${JWKS_MAX_AGE_S}`, etag: jwks.etag };
+    const headers = { 'cache-control': `public, max-age=${jwksMaxAgeS(issuer)}`, etag: jwks.etag };
     if (request.headers['if-none-match'] === jwks.etag) return { status: 304, headers };
     return {
       status: 200,

@@ -33,25 +33,28 @@ import type { IssuerKeyState, IssuerKeyStateStore, SigningKeyInfo, SigningKeys }
 export interface RotationSettings {
   everyMs: number;
   verifyForMs: number;
+  publishAheadMs: number;
   /** The spec's texts, for messages. */
-  text: { every: string; verifyFor: string; maxTtl: string };
+  text: { every: string; verifyFor: string; publishAhead: string; maxTtl: string };
 }
 
 /** Defaults, as the CRD sets them. */
-const DEFAULTS = { every: '720h', verifyFor: '48h', maxTtl: '24h' };
+const DEFAULTS = { every: '720h', verifyFor: '48h', publishAhead: '10m', maxTtl: '24h' };
 
 /** Parses the issuer's rotation settings; throws InvalidSpec (terminal) when they cannot work. */
 export function rotationSettings(issuer: AnyIssuer): RotationSettings {
   const text = {
     every: issuer.spec.signing?.rotation?.every ?? DEFAULTS.every,
     verifyFor: issuer.spec.signing?.rotation?.verifyFor ?? DEFAULTS.verifyFor,
+    publishAhead: issuer.spec.signing?.rotation?.publishAhead ?? DEFAULTS.publishAhead,
     maxTtl: issuer.spec.allowed?.maxTtl ?? DEFAULTS.maxTtl,
   };
-  let parsed: { everyMs: number; verifyForMs: number; maxTtlMs: number };
+  let parsed: { everyMs: number; verifyForMs: number; publishAheadMs: number; maxTtlMs: number };
   try {
     parsed = {
       everyMs: parseDuration(text.every),
       verifyForMs: parseDuration(text.verifyFor),
+      publishAheadMs: parseDuration(text.publishAhead),
       maxTtlMs: parseDuration(text.maxTtl),
     };
   } catch (err) {
@@ -59,7 +62,12 @@ export function rotationSettings(issuer: AnyIssuer): RotationSettings {
   }
   const problem = checkRotationSettings({ ...parsed, text });
   if (problem !== undefined) throw new TokensmithError('InvalidSpec', problem);
-  return { everyMs: parsed.everyMs, verifyForMs: parsed.verifyForMs, text };
+  return {
+    everyMs: parsed.everyMs,
+    verifyForMs: parsed.verifyForMs,
+    publishAheadMs: parsed.publishAheadMs,
+    text,
+  };
 }
 
 /** What one pass found and did. */
@@ -111,6 +119,7 @@ export async function runKeyLifecycle(input: KeyLifecycleInput): Promise<KeyLife
       keys,
       everyMs: input.settings.everyMs,
       verifyForMs: input.settings.verifyForMs,
+      publishAheadMs: input.settings.publishAheadMs,
       requested: input.requested,
       handled,
       claim: state.rotation,

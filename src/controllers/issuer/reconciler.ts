@@ -21,7 +21,12 @@ import { jwksOf } from '../../mint/jwt.ts';
 import type { Clock } from '../../ports.ts';
 import { verificationUrls } from '../../verify/routes.ts';
 import type { EventSink, IssuerVaults, IssuerWriter } from './ports.ts';
-import { rotationSettings, runKeyLifecycle, type KeyLifecycleResult } from './keyLifecycle.ts';
+import {
+  rotationSettings,
+  runKeyLifecycle,
+  type KeyLifecycleResult,
+  type RotationSettings,
+} from './keyLifecycle.ts';
 import { issuerStatus, type IssuerKeysView } from './status.ts';
 import type { TokenIssuerStatus } from '../../api/v1alpha1.generated.ts';
 
@@ -72,7 +77,7 @@ export class IssuerReconciler {
           requested: issuer.metadata?.annotations?.[ANNOTATION.rotateKey],
           handledInStatus: issuer.status?.handledRequests?.rotateKey,
           onRotated: (rotated) => {
-            this.keyRotated(issuer, rotated, settings.verifyForMs, log);
+            this.keyRotated(issuer, rotated, settings, log);
           },
           onRetired: (retired) => {
             this.keyRetired(issuer, retired, settings.verifyForMs, log);
@@ -108,7 +113,8 @@ export class IssuerReconciler {
           issuer,
         );
       }
-      const active = view?.keys.at(-1);
+      const activeVersion = view?.states.find((k) => k.state === 'active')?.version;
+      const active = view?.keys.find((k) => k.version === activeVersion);
       await this.writeStatus(
         issuer,
         view,
@@ -138,23 +144,30 @@ export class IssuerReconciler {
   private keyRotated(
     issuer: AnyIssuer,
     rotated: NonNullable<KeyLifecycleResult['rotated']>,
-    verifyForMs: number,
+    settings: RotationSettings,
     log: Logger,
   ): void {
     const { from, to, reason, resumed } = rotated;
+    const verifyFor = formatDuration(settings.verifyForMs);
     log.info(
       { kid: to.kid, version: to.version, previousKid: from.kid, reason, resumed },
       'signing key rotated',
     );
+    const ahead = reason !== 'Compromised' && settings.publishAheadMs > 0;
+    const starts = ahead
+      ? `is in the JWKS now and signs in ${formatDuration(settings.publishAheadMs)} (publishAhead)`
+      : 'signs from now on';
     const previous =
       reason === 'Compromised'
         ? `kid ${from.kid} is compromised and leaves the JWKS at once`
-        : `kid ${from.kid} stays in the JWKS for ${formatDuration(verifyForMs)}`;
+        : ahead
+          ? `kid ${from.kid} signs until then and stays in the JWKS for ${verifyFor} after`
+          : `kid ${from.kid} stays in the JWKS for ${verifyFor}`;
     this.deps.events.record(issuer, {
       type: 'Normal',
       reason: 'KeyRotated',
       action: 'RotateKey',
-      note: `signing key rotated (${reason}${resumed ? ', resumed after an interrupted attempt' : ''}): kid ${to.kid} (version ${to.version}) signs from now on; ${previous}`,
+      note: `signing key rotated (${reason}${resumed ? ', resumed after an interrupted attempt' : ''}): kid ${to.kid} (version ${to.version}) ${starts}; ${previous}`,
     });
   }
 

@@ -29,6 +29,7 @@ function statusKey(
   state: StatusKey['state'],
   retireAt: Date | undefined,
   compromised: boolean,
+  signsAt?: Date,
 ): StatusKey {
   return {
     kid: key.kid,
@@ -36,6 +37,7 @@ function statusKey(
     algorithm: key.algorithm,
     createdAt: key.createdAt,
     state,
+    ...(signsAt === undefined ? {} : { signsAt: signsAt.toISOString() }),
     ...(retireAt === undefined ? {} : { retireAt: retireAt.toISOString() }),
     ...(compromised ? { compromised: true } : {}),
   };
@@ -46,7 +48,13 @@ function statusKeys(view: IssuerKeysView, previous: StatusKey[] | undefined): St
   const compromised = new Set(view.compromised.map((c) => c.kid));
   const held = [...view.keys].reverse().map((key) => {
     const decided = view.states.find((s) => s.version === key.version);
-    return statusKey(key, decided?.state ?? 'verify-only', decided?.retireAt, compromised.has(key.kid));
+    return statusKey(
+      key,
+      decided?.state ?? 'verify-only',
+      decided?.retireAt,
+      compromised.has(key.kid),
+      decided?.signsAt,
+    );
   });
   const retiredNow = [...view.retired]
     .reverse()
@@ -87,7 +95,8 @@ export function issuerStatus(options: {
     ...(options.generation === undefined ? {} : { observedGeneration: options.generation }),
     conditions,
   };
-  const active = view?.keys.at(-1);
+  const activeVersion = view?.states.find((k) => k.state === 'active')?.version;
+  const active = view?.keys.find((k) => k.version === activeVersion) ?? view?.keys.at(-1);
   if (view && active) {
     status.keys = statusKeys(view, previous?.keys);
     status.activeKid = active.kid;

@@ -390,6 +390,14 @@ const invalid: InvalidCase[] = [
     ],
   },
   {
+    what: 'a new key published no earlier than the next rotation',
+    kind: 'ClusterTokenIssuer',
+    spec: issuer({ signing: { rotation: { every: '2h', publishAhead: '2h' } } }),
+    refusedWith: [
+      'spec.signing.rotation.publishAhead: Invalid value: signing.rotation.publishAhead must be shorter than signing.rotation.every, or a new key would never sign before the next one is made',
+    ],
+  },
+  {
     what: 'a maxTtl under a minute',
     kind: 'ClusterTokenIssuer',
     spec: issuer({ allowed: { maxTtl: '10s' } }),
@@ -564,7 +572,7 @@ describe('the API server accepts valid specs and applies the defaults', () => {
       signing: {
         algorithm: 'EdDSA',
         backend: 'transit',
-        rotation: { every: '720h', verifyFor: '48h' },
+        rotation: { every: '720h', verifyFor: '48h', publishAhead: '10m' },
       },
       allowed: { maxTtl: '24h' },
     } satisfies TokenIssuerSpec);
@@ -593,7 +601,7 @@ describe('the API server accepts valid specs and applies the defaults', () => {
     });
     expect(stored.spec.vault?.mount).toBeUndefined(); // the operator's --vault-kv-mount applies
     expect(stored.spec.vault?.auth?.kubernetes?.mountPath).toBe('kubernetes');
-    expect(stored.spec.signing?.rotation).toEqual({ every: '720h', verifyFor: '72h' });
+    expect(stored.spec.signing?.rotation).toEqual({ every: '720h', verifyFor: '72h', publishAhead: '10m' });
   });
 
   it('a TokenIssuer with AppRole auth, defaulting the mount and Secret key', async () => {

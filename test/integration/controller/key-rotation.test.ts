@@ -1,8 +1,9 @@
 /**
  * Signing-key rotation of issuers against the real kube-apiserver and Vault, on both key backends:
- * a rotation per rotate-key value, JWTs minted before it verifying against the published JWKS
- * until verifyFor ends and not after, new JWTs on the new kid, status and Events, rotation on
- * schedule, and a requested rotation made exactly once across crashes.
+ * a rotation per rotate-key value, the new key published in the JWKS publishAhead before it signs
+ * (JWTs minted meanwhile stay on the old kid), JWTs minted before it verifying against the
+ * published JWKS until verifyFor ends and not after, new JWTs on the new kid, status and Events,
+ * rotation on schedule, and a requested rotation made exactly once across crashes.
  *
  * The CRD's minimums are kept (every ≥ 1h; verifyFor ≥ allowed.maxTtl ≥ 1m, since token.ttl ≥
  * 1m): the controller runs on a ShiftableClock, so the test moves its time forward by minutes or
@@ -40,6 +41,7 @@ import { jwt, onIssuer, tokenPolicy, ttl } from '../../support/policies.ts';
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const VERIFY_FOR = 2 * MINUTE;
+const PUBLISH_AHEAD = 5 * MINUTE;
 const ISS = 'https://tokens.keys.example';
 const G = { group: 'tokensmith.dev', version: 'v1alpha1', plural: 'tokenissuers' };
 const clock = new ShiftableClock();
@@ -52,7 +54,7 @@ type Backend = 'transit' | 'kv';
 function spec(backend: Backend): TokenIssuerSpec {
   return {
     issuer: ISS,
-    signing: { backend, rotation: { every: '1h', verifyFor: '2m' } },
+    signing: { backend, rotation: { every: '1h', verifyFor: '2m', publishAhead: '5m' } },
     allowed: { maxTtl: '1m' },
   };
 }
@@ -203,8 +205,8 @@ describe('a requested rotation across crashes (transit)', () => {
     });
     const resumed = await issuerWhen(name, 'resumed', (i) => i.status?.keys?.length === 2);
     expect(resumed.status?.keys?.map((k) => [k.version, k.state])).toEqual([
-      [2, 'active'],
-      [1, 'verify-only'],
+      [2, 'published'],
+      [1, 'active'],
     ]);
     expect(await events(resumed)).toContainEqual(
       expect.stringMatching(
@@ -246,6 +248,9 @@ describe.each(['transit', 'kv'] as const)('%s signing keys', (backend) => {
     const before = await mintThrough(name);
     expect(decodeProtectedHeader(before).kid).toBe(first?.kid);
 
+    // What a verifier that cached the JWKS before the rotation holds: only the first key.
+    const fromBefore = (await publishedJwks(created)).configMap;
+    expect(kids(fromBefore)).toEqual([first?.kid]);
     const requestedAt = clock.now().getTime();
     await annotateObject(
       { plural: 'tokenissuers', namespace, name },
@@ -257,31 +262,43 @@ describe.each(['transit', 'kv'] as const)('%s signing keys', (backend) => {
       (i) => i.status?.handledRequests?.rotateKey === '1700000001',
     );
     const doneAt = clock.now().getTime();
-    const [active, previous, ...others] = rotated.status?.keys ?? [];
+    const [published, signing, ...others] = rotated.status?.keys ?? [];
     expect(others).toEqual([]);
-    expect(active).toMatchObject({ version: 2, state: 'active' });
-    expect(previous).toMatchObject({ kid: first?.kid, version: 1, state: 'verify-only' });
-    expect(rotated.status?.activeKid).toBe(active?.kid);
-    const retireAt = new Date(previous?.retireAt ?? 0).getTime();
-    expect(retireAt).toBeGreaterThanOrEqual(requestedAt + VERIFY_FOR - 5_000);
-    expect(retireAt).toBeLessThanOrEqual(doneAt + VERIFY_FOR);
+    expect(published).toMatchObject({ version: 2, state: 'published' });
+    expect(signing).toMatchObject({ kid: first?.kid, version: 1, state: 'active' });
+    expect(rotated.status?.activeKid).toBe(first?.kid);
+    const signsAt = new Date(published?.signsAt ?? 0).getTime();
+    expect(signsAt).toBeGreaterThanOrEqual(requestedAt + PUBLISH_AHEAD - 5_000);
+    expect(signsAt).toBeLessThanOrEqual(doneAt + PUBLISH_AHEAD);
     expect(until(rotated.status?.nextKeyRotationAt)).toBeGreaterThan(HOUR - MINUTE);
+    expect(await events(rotated)).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `^KeyRotated: signing key rotated \\(Requested\\): kid ${published?.kid ?? ''} \\(version 2\\) is in the JWKS now and signs in 5m \\(publishAhead\\); kid ${first?.kid ?? ''} signs until then and stays in the JWKS for 2m after`,
+        ),
+      ),
+    );
 
-    // Both keys are published; the old JWT verifies, a new one is signed by the new key.
+    // Both keys are published at once, but the old one signs until publishAhead has passed: a
+    // verifier holding the JWKS from before the rotation verifies what is minted meanwhile.
     const both = await publishedJwks(rotated);
-    expect(kids(both.configMap)).toEqual([first?.kid, active?.kid]);
+    expect(kids(both.configMap)).toEqual([first?.kid, published?.kid]);
     expect(both.vault).toEqual(both.configMap);
+    const meanwhile = await mintThrough(name);
+    expect(decodeProtectedHeader(meanwhile).kid).toBe(first?.kid);
+    await expect(verify(meanwhile, fromBefore)).resolves.toBeDefined();
+
+    // publishAhead on, the new key signs; the old one verifies for verifyFor after that.
+    clock.advance(until(published?.signsAt) + 1_000);
+    const switched = await issuerWhen(name, 'new key signs', (i) => i.status?.activeKid === published?.kid);
+    const [active, previous] = switched.status?.keys ?? [];
+    expect(active).toMatchObject({ kid: published?.kid, version: 2, state: 'active' });
+    expect(previous).toMatchObject({ kid: first?.kid, version: 1, state: 'verify-only' });
+    expect(new Date(previous?.retireAt ?? 0).getTime()).toBe(signsAt + VERIFY_FOR);
     await expect(verify(before, both.configMap)).resolves.toBeDefined();
     const after = await mintThrough(name);
     expect(decodeProtectedHeader(after).kid).toBe(active?.kid);
     await expect(verify(after, both.configMap)).resolves.toBeDefined();
-    expect(await events(rotated)).toContainEqual(
-      expect.stringMatching(
-        new RegExp(
-          `^KeyRotated: signing key rotated \\(Requested\\): kid ${active?.kid ?? ''} \\(version 2\\)`,
-        ),
-      ),
-    );
 
     // Just before verifyFor ends the old key is still there; just after, it is gone.
     clock.advance(until(previous?.retireAt) - 10_000);
@@ -317,8 +334,8 @@ describe.each(['transit', 'kv'] as const)('%s signing keys', (backend) => {
     clock.advance(until(due) + 1_000);
     const rotated = await issuerWhen(name, 'rotated on schedule', (i) => i.status?.keys?.length === 2);
     expect(rotated.status?.keys?.map((k) => [k.version, k.state])).toEqual([
-      [2, 'active'],
-      [1, 'verify-only'],
+      [2, 'published'],
+      [1, 'active'],
     ]);
     expect(until(rotated.status?.nextKeyRotationAt)).toBeGreaterThan(HOUR - MINUTE);
     expect(rotated.status?.handledRequests).toBeUndefined();

@@ -1,12 +1,13 @@
 /**
  * JWT signing keys on both backends (transit and KV) for every algorithm, against the
  * environment's real Vault: a JWT from signJwt verifies with jose against the JWKS of the listed
- * keys, rotation moves new tokens to a new kid while old ones keep verifying until retireBelow,
- * and private key material shows up in no JWKS, error or listing.
+ * keys, rotation moves new tokens to a new kid (at once, or only after publishAhead) while old ones
+ * keep verifying until retireBelow, a compromised kid never signs, and private key material shows
+ * up in no JWKS, error or listing.
  */
 import { createLocalJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
-import { jwksOf, signJwt } from '../../../src/mint/jwt.ts';
+import { jwksOf, signJwt, type SignerChoice } from '../../../src/mint/jwt.ts';
 import type { SigningAlgorithm, SigningKeys } from '../../../src/ports.ts';
 import { KvV2 } from '../../../src/vault/kv.ts';
 import { createSigningKeys } from '../../../src/vault/signingKeys.ts';
@@ -19,6 +20,8 @@ afterAll(closeClients);
 const admin = vaultClient();
 const ALGORITHMS: SigningAlgorithm[] = ['EdDSA', 'ES256', 'RS256'];
 const ISSUER = 'https://tokens.payments.example';
+/** A new version signs at once. */
+const AT_ONCE: SignerChoice = { now: () => new Date(), signsFrom: () => 0, compromisedKids: new Set() };
 
 function claims(): JWTPayload {
   const now = Math.floor(Date.now() / 1000);
@@ -70,7 +73,7 @@ describe.each(['transit', 'kv'] as const)('%s signing keys', (backend) => {
         publicJwk: { kid: first?.kid, alg: algorithm, use: 'sig' },
       });
 
-      const oldToken = await signJwt(keys, claims());
+      const oldToken = await signJwt(keys, claims(), AT_ONCE);
       expect(decodeProtectedHeader(oldToken)).toEqual({ alg: algorithm, typ: 'JWT', kid: first?.kid });
       const verified = await verify(keys, oldToken);
       expect(verified.payload).toMatchObject({ sub: 'checkout', aud: ['orders-api'] });
@@ -81,7 +84,7 @@ describe.each(['transit', 'kv'] as const)('%s signing keys', (backend) => {
       expect(listed.map((k) => k.version)).toEqual([1, 2]);
       const second = listed[1];
       expect(second?.kid).not.toBe(first?.kid);
-      const newToken = await signJwt(keys, claims());
+      const newToken = await signJwt(keys, claims(), AT_ONCE);
       expect(decodeProtectedHeader(newToken).kid).toBe(second?.kid);
       await expect(verify(keys, newToken)).resolves.toBeDefined();
       await expect(verify(keys, oldToken)).resolves.toBeDefined();
@@ -95,31 +98,58 @@ describe.each(['transit', 'kv'] as const)('%s signing keys', (backend) => {
       await keys.retireBelow(2);
       await keys.retireBelow(99);
       expect((await keys.list()).map((k) => k.version)).toEqual([2]);
-      await expect(verify(keys, await signJwt(keys, claims()))).resolves.toBeDefined();
+      await expect(verify(keys, await signJwt(keys, claims(), AT_ONCE))).resolves.toBeDefined();
     });
 
-    it('signs again with the new kid when a rotation slips in before the signature', async () => {
+    it('signs with a new version only publishAhead after it was made, and never with a compromised one', async () => {
       const { keys } = freshKeys(backend, algorithm);
       await keys.ensure();
-      let rotated = false;
+      await keys.rotate();
+      const [first, second] = await keys.list();
+      const ahead = (offsetMs: number, compromised: string[] = []): SignerChoice => ({
+        now: () => new Date(Date.now() + offsetMs),
+        signsFrom: (k) => new Date(k.createdAt).getTime() + 10 * 60_000,
+        compromisedKids: new Set(compromised),
+      });
+      // Just made: version 2 is in the JWKS, version 1 still signs.
+      const before = await signJwt(keys, claims(), ahead(0));
+      expect(decodeProtectedHeader(before).kid).toBe(first?.kid);
+      // Ten minutes on, version 2 signs.
+      const after = await signJwt(keys, claims(), ahead(10 * 60_000 + 1_000));
+      expect(decodeProtectedHeader(after).kid).toBe(second?.kid);
+      // Version 1 compromised: version 2 signs at once, published or not.
+      const leaked = await signJwt(keys, claims(), ahead(0, [first?.kid ?? '']));
+      expect(decodeProtectedHeader(leaked).kid).toBe(second?.kid);
+      for (const token of [before, after, leaked]) await expect(verify(keys, token)).resolves.toBeDefined();
+      // Every version compromised: nothing signs.
+      const err = await rejectionOf(signJwt(keys, claims(), ahead(0, [first?.kid ?? '', second?.kid ?? ''])));
+      expectSafeError(err, 'SigningFailed', []);
+    });
+
+    it('chooses again when the chosen version is retired before the signature', async () => {
+      const { keys } = freshKeys(backend, algorithm);
+      await keys.ensure();
+      let retired = false;
       const racing: SigningKeys = {
         algorithm,
         ensure: () => keys.ensure(),
         list: () => keys.list(),
         rotate: () => keys.rotate(),
         retireBelow: (v) => keys.retireBelow(v),
-        sign: async (input) => {
-          if (!rotated) {
-            rotated = true;
+        sign: async (input, version) => {
+          if (!retired) {
+            // A leak between the choice and the signature: a new version, the chosen one retired.
+            retired = true;
             await keys.rotate();
+            await keys.retireBelow(2);
           }
-          return keys.sign(input);
+          return keys.sign(input, version);
         },
       };
-      const token = await signJwt(racing, claims());
-      const newest = (await keys.list()).at(-1);
-      expect(newest?.version).toBe(2);
-      expect(decodeProtectedHeader(token).kid).toBe(newest?.kid);
+      const token = await signJwt(racing, claims(), AT_ONCE);
+      const listed = await keys.list();
+      expect(listed.map((k) => k.version)).toEqual([2]);
+      expect(decodeProtectedHeader(token).kid).toBe(listed[0]?.kid);
       await expect(verify(keys, token)).resolves.toBeDefined();
     });
   });
@@ -156,7 +186,7 @@ describe('transit signing keys', () => {
     const err = expectSafeError(await rejectionOf(keys.ensure()), 'VaultRequestFailed', []);
     expect(err.message).toContain(`no transit secrets engine is mounted at ${mount}/`);
     expect(await keys.list()).toEqual([]);
-    expectSafeError(await rejectionOf(signJwt(keys, claims())), 'SigningFailed', []);
+    expectSafeError(await rejectionOf(signJwt(keys, claims(), AT_ONCE)), 'SigningFailed', []);
   });
 
   it('refuses a key whose type cannot sign the algorithm', async () => {
@@ -212,7 +242,7 @@ describe('KV signing keys', () => {
       algorithm: 'ES256',
       pathPrefix: prefix ?? '',
     });
-    for (const call of [() => other.ensure(), () => other.list(), () => other.sign(new Uint8Array([1]))]) {
+    for (const call of [() => other.ensure(), () => other.list(), () => other.sign(new Uint8Array([1]), 1)]) {
       const err = expectSafeError(await rejectionOf(call()), 'InvalidSpec', [d]);
       expect(err.message).toMatch(/are for EdDSA, not ES256/);
     }
@@ -221,7 +251,7 @@ describe('KV signing keys', () => {
   it('says there is no key yet instead of signing', async () => {
     const { keys } = freshKeys('kv', 'ES256');
     expect(await keys.list()).toEqual([]);
-    expectSafeError(await rejectionOf(signJwt(keys, claims())), 'SigningFailed', []);
-    expectSafeError(await rejectionOf(keys.sign(new Uint8Array([1]))), 'SigningFailed', []);
+    expectSafeError(await rejectionOf(signJwt(keys, claims(), AT_ONCE)), 'SigningFailed', []);
+    expectSafeError(await rejectionOf(keys.sign(new Uint8Array([1]), 1)), 'SigningFailed', []);
   });
 });

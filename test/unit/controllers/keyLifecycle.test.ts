@@ -20,7 +20,8 @@ import { HOUR, T0 } from '../../support/builders.ts';
 const SETTINGS: RotationSettings = {
   everyMs: 720 * HOUR,
   verifyForMs: 48 * HOUR,
-  text: { every: '720h', verifyFor: '48h', maxTtl: '24h' },
+  publishAheadMs: 0,
+  text: { every: '720h', verifyFor: '48h', publishAhead: '0s', maxTtl: '24h' },
 };
 
 type Op = 'rotate' | 'retireBelow';

@@ -15,11 +15,12 @@ function issuer(spec: Partial<TokenIssuerSpec>): ClusterTokenIssuer {
 }
 
 describe('rotationSettings (the reconcile-time second line behind the CRD)', () => {
-  it('defaults as the CRD does: every 720h, verifyFor 48h (covering maxTtl 24h)', () => {
+  it('defaults as the CRD does: every 720h, verifyFor 48h (covering maxTtl 24h), publishAhead 10m', () => {
     expect(rotationSettings(issuer({}))).toEqual({
       everyMs: 720 * HOUR,
       verifyForMs: 48 * HOUR,
-      text: { every: '720h', verifyFor: '48h', maxTtl: '24h' },
+      publishAheadMs: HOUR / 6,
+      text: { every: '720h', verifyFor: '48h', publishAhead: '10m', maxTtl: '24h' },
     });
   });
 
@@ -35,6 +36,12 @@ describe('rotationSettings (the reconcile-time second line behind the CRD)', () 
       spec: { signing: { rotation: { verifyFor: '12h' } } },
       message:
         'signing.rotation.verifyFor (12h) must cover allowed.maxTtl (24h), or tokens would stop verifying before they expire',
+    },
+    {
+      name: 'publishAhead as long as every',
+      spec: { signing: { rotation: { every: '1h', publishAhead: '60m' } } },
+      message:
+        'signing.rotation.publishAhead (60m) must be shorter than signing.rotation.every (1h), or a new key would never sign before the next one is made',
     },
     {
       name: 'a duration that does not parse',

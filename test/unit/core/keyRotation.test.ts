@@ -4,6 +4,8 @@ import {
   checkRotationSettings,
   decideKeyRotation,
   isLeakedRequest,
+  signingKeyOf,
+  statusSignsFrom,
   withCompromised,
   type KeyRotationDecision,
   type KeyRotationInput,
@@ -37,6 +39,9 @@ const claimed =
   (fromKid: string, reason: 'Scheduled' | 'Requested' | 'Compromised', atMs: number): InputOption =>
   (i) => ({ ...i, claim: { fromKid, reason, at: at(atMs).toISOString() } });
 const firstKey = (): InputOption => (i) => ({ ...i, firstKey: true });
+const publishAhead =
+  (ms: number): InputOption =>
+  (i) => ({ ...i, publishAheadMs: ms });
 /** `compromised('kid-2', -MINUTE)`: kid-2 (version 2) recorded as compromised at T0 - 1m. */
 const compromised =
   (kid: string, atMs: number): InputOption =>
@@ -61,7 +66,7 @@ function summary(decision: KeyRotationDecision) {
     retireBelow: decision.retireBelow,
     states: decision.keys.map(
       (k) =>
-        `${k.version}:${k.state}${k.compromised ? '!' : ''}${k.retireAt ? `@${k.retireAt.toISOString()}` : ''}`,
+        `${k.version}:${k.state}${k.compromised ? '!' : ''}${k.signsAt ? `>${k.signsAt.toISOString()}` : ''}${k.retireAt ? `@${k.retireAt.toISOString()}` : ''}`,
     ),
     nextRotationAt: decision.nextRotationAt?.toISOString(),
     nextDueAt: decision.nextDueAt?.toISOString(),
@@ -73,6 +78,63 @@ const iso = (offsetMs: number) => at(offsetMs).toISOString();
 type Summary = Omit<ReturnType<typeof summary>, 'compromise'> & { compromise?: string[] };
 
 const cases: { name: string; input: KeyRotationInput; expected: Summary }[] = [
+  {
+    name: 'publishAhead: a version made 5m ago is published; the one before signs until it is 10m old',
+    input: input([key(1, createdAt(-25 * HOUR)), key(2, createdAt(-5 * MINUTE))], publishAhead(10 * MINUTE)),
+    expected: {
+      rotate: undefined,
+      handle: undefined,
+      retireBelow: undefined,
+      states: [`2:published>${iso(5 * MINUTE)}`, '1:active'],
+      nextRotationAt: iso(EVERY - 5 * MINUTE),
+      nextDueAt: iso(5 * MINUTE),
+    },
+  },
+  {
+    name: 'publishAhead: once the new version is 10m old it signs; the old one verifies for verifyFor after that',
+    input: input([key(1, createdAt(-25 * HOUR)), key(2, createdAt(-10 * MINUTE))], publishAhead(10 * MINUTE)),
+    expected: {
+      rotate: undefined,
+      handle: undefined,
+      retireBelow: undefined,
+      states: ['2:active', `1:verify-only@${iso(VERIFY_FOR)}`],
+      nextRotationAt: iso(EVERY - 10 * MINUTE),
+      nextDueAt: iso(VERIFY_FOR),
+    },
+  },
+  {
+    name: 'publishAhead: two rotations in a row; the oldest signs until the middle one is 10m old',
+    input: input(
+      [key(1, createdAt(-25 * HOUR)), key(2, createdAt(-8 * MINUTE)), key(3, createdAt(-MINUTE))],
+      publishAhead(10 * MINUTE),
+    ),
+    expected: {
+      rotate: undefined,
+      handle: undefined,
+      retireBelow: undefined,
+      states: [`3:published>${iso(9 * MINUTE)}`, `2:published>${iso(2 * MINUTE)}`, '1:active'],
+      nextRotationAt: iso(EVERY - MINUTE),
+      nextDueAt: iso(2 * MINUTE),
+    },
+  },
+  {
+    name: 'publishAhead: a leak retires every older version, so the new one signs at once',
+    input: input(
+      [key(1, createdAt(-25 * HOUR)), key(2, createdAt(-MINUTE))],
+      publishAhead(10 * MINUTE),
+      handled('leaked'),
+      requested('leaked'),
+      compromised('kid-1', -MINUTE),
+    ),
+    expected: {
+      rotate: undefined,
+      handle: undefined,
+      retireBelow: 2,
+      states: ['2:active', `1:retired!@${iso(-MINUTE)}`],
+      nextRotationAt: iso(EVERY - MINUTE),
+      nextDueAt: iso(EVERY - MINUTE),
+    },
+  },
   {
     name: 'one young key: it signs; next due when it is `every` old',
     input: input([key(1, createdAt(-HOUR))]),
@@ -538,8 +600,73 @@ describe('withCompromised', () => {
   });
 });
 
+describe('signingKeyOf', () => {
+  const keys = [key(1, createdAt(-25 * HOUR)), key(2, createdAt(-5 * MINUTE)), key(3, createdAt(-MINUTE))];
+  it.each([
+    { name: 'publishAhead 0: the newest signs', aheadMs: 0, compromised: [], version: 3 },
+    { name: 'publishAhead 10m: the newest one 10m old', aheadMs: 10 * MINUTE, compromised: [], version: 1 },
+    { name: 'publishAhead 4m: version 2 is old enough', aheadMs: 4 * MINUTE, compromised: [], version: 2 },
+    {
+      name: 'the old enough one compromised: the oldest young one',
+      aheadMs: 10 * MINUTE,
+      compromised: ['kid-1'],
+      version: 2,
+    },
+    { name: 'only the newest is left', aheadMs: 10 * MINUTE, compromised: ['kid-1', 'kid-2'], version: 3 },
+    {
+      name: 'all compromised: none',
+      aheadMs: 0,
+      compromised: ['kid-1', 'kid-2', 'kid-3'],
+      version: undefined,
+    },
+  ])('$name', ({ aheadMs, compromised, version }) => {
+    const signer = signingKeyOf(keys, {
+      now: T0,
+      signsFrom: (k) => new Date(k.createdAt).getTime() + aheadMs,
+      compromisedKids: new Set(compromised),
+    });
+    expect(signer?.version).toBe(version);
+  });
+  it('picks the only key at once, however young', () => {
+    expect(signingKeyOf([key(1)], { now: T0, signsFrom: () => T0.getTime() + HOUR })?.version).toBe(1);
+  });
+  it('by the issuer status: a published key from its signsAt, one the status does not show never', () => {
+    const signsFrom = statusSignsFrom([
+      { kid: 'kid-4', state: 'published', signsAt: iso(MINUTE) },
+      { kid: 'kid-3', state: 'published', signsAt: iso(-MINUTE) },
+      { kid: 'kid-2', state: 'active' },
+      { kid: 'kid-1', state: 'verify-only' },
+      { kid: 'kid-0', state: 'retired' },
+    ]);
+    expect([0, 1, 2, 3, 4, 5].map((v) => signsFrom(key(v)))).toEqual([
+      Infinity,
+      0,
+      0,
+      at(-MINUTE).getTime(),
+      at(MINUTE).getTime(),
+      Infinity,
+    ]);
+    const all = [1, 2, 3, 4, 5].map((v) => key(v));
+    expect(signingKeyOf(all, { now: T0, signsFrom })?.version).toBe(3);
+    expect(signingKeyOf(all, { now: at(2 * MINUTE), signsFrom })?.version).toBe(4);
+  });
+  it("a key made by a rotation tokensmith claimed signs publishAhead after the claim, whatever Vault's clock says", () => {
+    const decision = decideKeyRotation(
+      input(
+        [key(1, createdAt(-25 * HOUR)), key(2, createdAt(-3 * HOUR))],
+        publishAhead(10 * MINUTE),
+        claimed('kid-1', 'Requested', -MINUTE),
+      ),
+    );
+    expect(decision.keys.map((k) => [k.version, k.state, k.signsAt?.toISOString()])).toEqual([
+      [2, 'published', iso(9 * MINUTE)],
+      [1, 'active', undefined],
+    ]);
+  });
+});
+
 describe('checkRotationSettings', () => {
-  const text = { every: '720h', verifyFor: '48h', maxTtl: '24h' };
+  const text = { every: '720h', verifyFor: '48h', publishAhead: '10m', maxTtl: '24h' };
   it.each([
     {
       name: 'verifyFor covers maxTtl',
@@ -570,7 +697,17 @@ describe('checkRotationSettings', () => {
       maxTtlMs: 24 * HOUR,
       message: 'signing.rotation.every (720h) must be longer than 0',
     },
+    {
+      name: 'publishAhead as long as every',
+      everyMs: 10 * MINUTE,
+      verifyForMs: 48 * HOUR,
+      maxTtlMs: 24 * HOUR,
+      message:
+        'signing.rotation.publishAhead (10m) must be shorter than signing.rotation.every (720h), or a new key would never sign before the next one is made',
+    },
   ])('$name', ({ everyMs, verifyForMs, maxTtlMs, message }) => {
-    expect(checkRotationSettings({ everyMs, verifyForMs, maxTtlMs, text })).toBe(message);
+    expect(checkRotationSettings({ everyMs, verifyForMs, publishAheadMs: 10 * MINUTE, maxTtlMs, text })).toBe(
+      message,
+    );
   });
 });
