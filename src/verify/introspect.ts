@@ -186,7 +186,9 @@ export class Introspection {
     const seconds = (ms: number) => Math.floor(ms / 1000);
     return {
       active: true,
-      token_type: facts.kind === 'token' ? 'access_token' : 'refresh_token',
+      // RFC 7662 token_type is RFC 6749's (how it is presented); token_use says which of the two.
+      ...(facts.kind === 'token' ? { token_type: 'Bearer' } : {}),
+      token_use: facts.kind === 'token' ? 'access_token' : 'refresh_token',
       scope: v.scopes.join(' '),
       exp: seconds(exp),
       iat: seconds(iat),

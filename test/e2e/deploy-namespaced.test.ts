@@ -1,7 +1,8 @@
 /**
  * deploy/namespaced as a user applies it: Roles in the served namespace instead of the ClusterRole,
  * and the controller with --install-scope=namespaced running as that ServiceAccount issues tokens
- * through a TokenIssuer, with no cluster-wide right (checked with `kubectl auth can-i`). The
+ * through a TokenIssuer, with no cluster-wide right but creating TokenReviews (checked with
+ * `kubectl auth can-i`), which is enough for its verification server to introspect. The
  * overlay is rendered with kustomize and its namespaces (tokensmith-system, payments) replaced by
  * this test's own, so no other test's bindings of tokensmith-system:tokensmith get in the way.
  */
@@ -20,12 +21,20 @@ import {
   waitForPolicy,
 } from '../support/resources.ts';
 import { jwt, onIssuer, tokenPolicy } from '../support/policies.ts';
+import {
+  introspectAt,
+  serviceAccountToken,
+  verifyConfig,
+  verifyTls,
+  type VerifyTls,
+} from '../support/verifyServer.ts';
 
 const OVERLAY = join(import.meta.dirname, '..', '..', 'deploy', 'namespaced');
 let system: string;
 let served: string;
 let rendered: string;
 let operator: TestOperator;
+let tls: VerifyTls;
 
 const canI = (...args: string[]) => canIAs(system, 'tokensmith')(...args);
 
@@ -40,14 +49,16 @@ beforeAll(async () => {
   // The CRDs are in place already; apply what the overlay adds for tokensmith itself.
   const objects = yaml
     .split(/^---$/m)
-    .filter((doc) => /^kind: (ServiceAccount|Role|RoleBinding)$/m.test(doc));
+    .filter((doc) => /^kind: (ServiceAccount|Role|RoleBinding|ClusterRole|ClusterRoleBinding)$/m.test(doc));
   const rbac = join(tmpdir(), `${uniqueName('namespaced-rbac')}.yaml`);
   writeFileSync(rbac, objects.join('\n---\n'));
   await kubectl('apply', '-f', rbac);
 
   const transitMount = await enableEngine('transit', 'transit');
+  tls = await verifyTls();
   operator = await startOperatorAs(system, 'tokensmith', {
     ...testConfig({ namespace: served, transitMount }),
+    verify: verifyConfig(tls),
     installScope: 'namespaced',
     clusterResourceNamespace: system,
     leaderElection: { enabled: true, namespace: system, name: 'tokensmith-controller', identity: 'pod-a' },
@@ -59,11 +70,15 @@ afterAll(async () => {
 });
 
 describe('deploy/namespaced', () => {
-  it('is accepted by the API server as a whole (server-side dry run), without any cluster-wide role', async () => {
+  it('is accepted by the API server as a whole (server-side dry run), with no cluster-wide role but TokenReviews', async () => {
     const out = await kubectl('apply', '--dry-run=server', '-f', rendered);
     expect(out).toContain('deployment.apps/tokensmith');
     expect(out).toContain(`role.rbac.authorization.k8s.io/tokensmith-controller`);
-    expect(out).not.toContain('clusterrole');
+    const clusterWide = out.split('\n').filter((line) => line.startsWith('clusterrole'));
+    expect(clusterWide.map((line) => line.split(' ')[0])).toEqual([
+      'clusterrole.rbac.authorization.k8s.io/tokensmith-tokenreview',
+      'clusterrolebinding.rbac.authorization.k8s.io/tokensmith-tokenreview',
+    ]);
   });
 
   it('grants exactly what the controller uses, in the served namespace only', async () => {
@@ -84,6 +99,26 @@ describe('deploy/namespaced', () => {
     expect(await canI('get', 'configmaps', '-n', served)).toBe('no');
     expect(await canI('create', 'serviceaccounts', '--subresource=token', '-n', served)).toBe('no');
     expect(await canI('update', 'leases.coordination.k8s.io', '-n', system)).toBe('yes');
+    expect(await canI('create', 'tokenreviews.authentication.k8s.io')).toBe('yes');
+    expect(await canI('create', 'subjectaccessreviews.authorization.k8s.io')).toBe('no');
+  });
+
+  it('introspects for a consumer, checking the caller with a TokenReview as that ServiceAccount', async () => {
+    await createTokenIssuer(served, 'verify', { issuer: 'https://tokens.verify.example' });
+    await waitForIssuer('verify', 'True/KeyReady', 30_000, served);
+    await createPolicy(served, tokenPolicy('introspected', onIssuer('verify', 'TokenIssuer')));
+    await waitForPolicy(served, 'introspected', 'True/Issued');
+    const token = (await secretData(served, 'introspected'))?.TOKEN ?? '';
+    const port = (await operator.operator.verifyServer)?.port ?? 0;
+    const caller = await serviceAccountToken(served, 'orders-api', 'tokensmith');
+    const answer = await introspectAt(port, tls.caPem, `/issuers/${served}/verify/introspect`, caller, token);
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body)).toMatchObject({
+      active: true,
+      policy: `${served}/introspected`,
+      token_type: 'Bearer',
+      token_use: 'access_token',
+    });
   });
 
   it('issues tokens through a TokenIssuer as that ServiceAccount, and says a ClusterTokenIssuer is not served', async () => {

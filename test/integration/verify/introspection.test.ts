@@ -97,7 +97,8 @@ describe('introspection', () => {
     expect(a.headers['cache-control']).toBe('no-store');
     expect(a.json).toMatchObject({
       active: true,
-      token_type: 'access_token',
+      token_type: 'Bearer',
+      token_use: 'access_token',
       policy: `${namespace}/opaque`,
       version: 1,
       fingerprint: fingerprintOfHash(tokenHash(opaque)),
@@ -111,11 +112,13 @@ describe('introspection', () => {
       active: true,
       sub: `system:tokenpolicy:${namespace}:jwt`,
       aud: ['orders-api'],
-      token_type: 'access_token',
+      token_type: 'Bearer',
+      token_use: 'access_token',
     });
     expect(typeof j.json.jti).toBe('string');
     const r = await introspect(withJwt.REFRESH_TOKEN ?? '');
-    expect(r.json).toMatchObject({ active: true, token_type: 'refresh_token', policy: `${namespace}/jwt` });
+    expect(r.json).toMatchObject({ active: true, token_use: 'refresh_token', policy: `${namespace}/jwt` });
+    expect(r.json.token_type).toBeUndefined();
     // Never the token itself.
     expect(JSON.stringify([a.json, j.json, r.json])).not.toContain(opaque);
   });
