@@ -52,6 +52,13 @@ const { values } = parseArgs({
   },
 });
 const N = positiveFlag('policies', values.policies, 1000);
+/** BENCH_CPU_PROF=<dir>: the replicas write V8 CPU profiles there when they stop. */
+const profileEnv = (i: number): Record<string, string> =>
+  process.env.BENCH_CPU_PROF
+    ? {
+        NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_CPU_PROF} --cpu-prof-name=replica-${i}.cpuprofile`,
+      }
+    : {};
 const C = positiveFlag('concurrency', values.concurrency, 32);
 const SECONDS = positiveFlag('seconds', values.seconds, 10);
 
@@ -60,20 +67,31 @@ interface Target {
   path: string;
 }
 
+type TokenKind = 'live' | 'revoked' | 'unknown';
+interface LoadResult {
+  count: number;
+  latencies: number[];
+  errors: number;
+  /** Latencies by the kind of token presented. */
+  byKind: Map<TokenKind, number[]>;
+}
+
 /** Runs the client pool against `target` for SECONDS; latencies in ms. */
 async function load(
   target: Target,
   ca: string,
   caller: string,
-  tokens: () => string,
-): Promise<{ count: number; latencies: number[]; errors: number }> {
+  tokens: () => { token: string; kind: TokenKind },
+): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: C, ca });
   const latencies: number[] = [];
+  const byKind = new Map<TokenKind, number[]>();
   let errors = 0;
   const end = Date.now() + SECONDS * 1000;
   const one = () =>
     new Promise<void>((resolve) => {
-      const body = new URLSearchParams({ token: tokens() }).toString();
+      const presented = tokens();
+      const body = new URLSearchParams({ token: presented.token }).toString();
       const started = process.hrtime.bigint();
       const req = request(
         {
@@ -94,7 +112,11 @@ async function load(
           res.resume();
           res.on('end', () => {
             if (res.statusCode !== 200) errors += 1;
-            latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
+            const ms = Number(process.hrtime.bigint() - started) / 1e6;
+            latencies.push(ms);
+            let kind = byKind.get(presented.kind);
+            if (!kind) byKind.set(presented.kind, (kind = []));
+            kind.push(ms);
             resolve();
           });
         },
@@ -111,15 +133,52 @@ async function load(
     }),
   );
   agent.destroy();
-  return { count: latencies.length, latencies: latencies.sort((a, b) => a - b), errors };
+  for (const list of byKind.values()) list.sort((a, b) => a - b);
+  return { count: latencies.length, latencies: latencies.sort((a, b) => a - b), errors, byKind };
 }
 
-function report(what: string, result: { count: number; latencies: number[]; errors: number }): number {
+/** One introspection of `token`; whether it was active. */
+function load1(target: Target, ca: string, caller: string, token: string): Promise<boolean> {
+  return new Promise<boolean>((resolve, reject) => {
+    const body = new URLSearchParams({ token }).toString();
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: target.port,
+        path: target.path,
+        method: 'POST',
+        ca,
+        servername: 'localhost',
+        headers: {
+          host: 'localhost',
+          authorization: `Bearer ${caller}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (c: string) => (text += c));
+        res.on('end', () => {
+          resolve((JSON.parse(text) as { active: boolean }).active);
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function report(what: string, result: LoadResult, perKind = false): number {
   const rps = result.count / SECONDS;
-  const ms = (p: number) => percentile(result.latencies, p).toFixed(2);
+  const ms = (list: number[], p: number) => percentile(list, p).toFixed(2);
   print(
-    `${what}: ${rps.toFixed(0)} requests/s, p50 ${ms(50)} ms, p99 ${ms(99)} ms, max ${(result.latencies.at(-1) ?? 0).toFixed(1)} ms, errors ${result.errors}`,
+    `${what}: ${rps.toFixed(0)} requests/s, p50 ${ms(result.latencies, 50)} ms, p99 ${ms(result.latencies, 99)} ms, max ${(result.latencies.at(-1) ?? 0).toFixed(1)} ms, errors ${result.errors}`,
   );
+  if (perKind) {
+    for (const [kind, list] of result.byKind) {
+      print(`  ${kind} tokens (${list.length}): p50 ${ms(list, 50)} ms, p99 ${ms(list, 99)} ms`);
+    }
+  }
   return rps;
 }
 
@@ -153,21 +212,25 @@ async function main(): Promise<void> {
 
     const ports = [await freePort(), await freePort()];
     const replicas: ControllerProcess[] = ports.map((port, i) =>
-      spawnController(conn, [
-        `--namespace=${NS}`,
-        `--cluster-resource-namespace=${NS}`,
-        `--leader-election-namespace=${NS}`,
-        `--verify-port=${port}`,
-        `--tls-cert-file=${certFile}`,
-        `--tls-key-file=${keyFile}`,
-        '--concurrency=8',
-        // One caller (the bench) carries all the load: lift its per-caller limit.
-        '--introspection-caller-qps=1000000',
-        '--kube-qps=200',
-        '--vault-qps=500',
-        '--schedule-jitter=0s',
-        `--log-level=${i === 0 ? 'info' : 'info'}`,
-      ]),
+      spawnController(
+        conn,
+        [
+          `--namespace=${NS}`,
+          `--cluster-resource-namespace=${NS}`,
+          `--leader-election-namespace=${NS}`,
+          `--verify-port=${port}`,
+          `--tls-cert-file=${certFile}`,
+          `--tls-key-file=${keyFile}`,
+          '--concurrency=8',
+          // One caller (the bench) carries all the load: lift its per-caller limit.
+          '--introspection-caller-qps=1000000',
+          '--kube-qps=200',
+          '--vault-qps=500',
+          '--schedule-jitter=0s',
+          '--log-level=info',
+        ],
+        profileEnv(i),
+      ),
     );
     await createReadyClusterIssuer(custom, ISSUER, 'transit');
     note(`creating ${N} policies…`);
@@ -233,19 +296,39 @@ async function main(): Promise<void> {
     await sleep(5000);
     const live = tokens.slice(revokedCount);
     let n = 0;
-    const mix = () => {
+    /** Live and revoked tokens (9:1) — each seen before, so answered from the cache. */
+    const known = (): { token: string; kind: TokenKind } => {
+      n += 1;
+      return n % 10 === 0
+        ? { token: revoked[n % revoked.length] ?? '', kind: 'revoked' }
+        : { token: live[n % live.length] ?? '', kind: 'live' };
+    };
+    /** 80 % live, 10 % revoked, 10 % unknown (made up: never cached, each one a Vault read). */
+    const mix = (): { token: string; kind: TokenKind } => {
       n += 1;
       const r = n % 10;
-      if (r === 0) return revoked[n % revoked.length] ?? '';
-      if (r === 1) return `tsk_unknown_${n}`;
-      return live[n % live.length] ?? '';
+      if (r === 0) return { token: revoked[n % revoked.length] ?? '', kind: 'revoked' };
+      if (r === 1) return { token: `tsk_unknown_${n}`, kind: 'unknown' };
+      return { token: live[n % live.length] ?? '', kind: 'live' };
     };
 
     const path = `/issuers/cluster/${ISSUER}/introspect`;
-    note(`load: ${C} clients for ${SECONDS} s against replica 1…`);
-    const introspection = report(
-      'introspection (replica 1)',
-      await load({ port: ports[0] ?? 0, path }, ca.certPem, caller, mix),
+    const replica = { port: ports[0] ?? 0, path };
+    // Every known token once, so the cached run starts warm.
+    await pool([...live, ...revoked], 16, async (token) => {
+      await load1(replica, ca.certPem, caller, token);
+    });
+    note(`load: ${C} clients for ${SECONDS} s against replica 1, known tokens…`);
+    const cached = report(
+      'introspection, known tokens (cached)',
+      await load(replica, ca.certPem, caller, known),
+      true,
+    );
+    note(`load: ${C} clients for ${SECONDS} s against replica 1, with 10 % unknown…`);
+    const mixed = report(
+      'introspection, 10 % unknown tokens',
+      await load(replica, ca.certPem, caller, mix),
+      true,
     );
 
     // The raw floor: a plain node:https server with the same certificate and a fixed JSON answer.
@@ -264,13 +347,16 @@ async function main(): Promise<void> {
       await load({ port: floorPort, path }, ca.certPem, caller, mix),
     );
     floor.kill();
-    print(`ratio to the floor: ${(introspection / floorRps).toFixed(2)}`);
+    print(
+      `ratio to the floor: cached ${(cached / floorRps).toFixed(2)}, with unknown tokens ${(mixed / floorRps).toFixed(2)}`,
+    );
 
     await sleep(11_000); // the next "introspection stats" line
-    const stats = replicas[0]
-      ?.output()
+    const statLines = (replicas[0]?.output() ?? '')
       .split('\n')
-      .filter((l) => l.includes('"introspection stats"'))
+      .filter((l) => l.includes('"introspection stats"'));
+    for (const line of statLines) note(line);
+    const stats = statLines
       .map((l) => JSON.parse(l) as { hits: number; misses: number; vaultReads: number })
       .at(-1);
     if (stats) {
@@ -283,34 +369,7 @@ async function main(): Promise<void> {
     // Revocation propagation: revoke=current on K live tokens, one at a time, until both replicas say inactive.
     const K = 20;
     const lags: number[] = [];
-    const introspectOnce = (port: number, token: string) =>
-      new Promise<boolean>((resolve, reject) => {
-        const body = new URLSearchParams({ token }).toString();
-        const req = request(
-          {
-            host: '127.0.0.1',
-            port,
-            path,
-            method: 'POST',
-            ca: ca.certPem,
-            servername: 'localhost',
-            headers: {
-              host: 'localhost',
-              authorization: `Bearer ${caller}`,
-              'content-type': 'application/x-www-form-urlencoded',
-            },
-          },
-          (res) => {
-            let text = '';
-            res.setEncoding('utf8').on('data', (c: string) => (text += c));
-            res.on('end', () => {
-              resolve((JSON.parse(text) as { active: boolean }).active);
-            });
-          },
-        );
-        req.on('error', reject);
-        req.end(body);
-      });
+    const introspectOnce = (port: number, token: string) => load1({ port, path }, ca.certPem, caller, token);
     for (let i = 0; i < K; i++) {
       const name = names[revokedCount + i] ?? '';
       const token = Buffer.from(secrets.items[revokedCount + i]?.data?.TOKEN ?? '', 'base64').toString(

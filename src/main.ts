@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { ApiException, KubeConfig } from '@kubernetes/client-node';
 import { ConfigError, helpText, parseConfig } from './config.ts';
 import { safeErrorFields } from './errors.ts';
+import { pino, type DestinationStream } from 'pino';
 import { createLogger, type Logger } from './log.ts';
 import { startOperator, type OperatorOptions } from './operator.ts';
 import { systemClock } from './util/clock.ts';
@@ -43,6 +44,32 @@ function faultInjection(spec: string | undefined, log: Logger): Pick<OperatorOpt
   };
 }
 
+/**
+ * Standard output for the logs, written asynchronously: a synchronous write blocks the event loop
+ * whenever the reader of the pipe (the container runtime) falls behind, which stalled every
+ * request of the verification server behind it. Lines wait in memory instead — at most 64 MiB;
+ * past that new lines are dropped (and counted in one warning) rather than the process growing
+ * without bound — and are flushed when the process exits.
+ */
+function stdoutDestination(): DestinationStream {
+  const destination = pino.destination({ dest: 1, sync: false, maxLength: 64 * 1024 * 1024 });
+  let dropped = 0;
+  destination.on('drop', () => {
+    dropped += 1;
+    if (dropped === 1) {
+      process.stderr.write('tokensmith: standard output is not being read; log lines are being dropped\n');
+    }
+  });
+  process.on('exit', () => {
+    try {
+      destination.flushSync();
+    } catch {
+      // Nothing more can be done for the logs of a process that is exiting.
+    }
+  });
+  return destination;
+}
+
 async function run(argv: string[]): Promise<number> {
   let config;
   try {
@@ -56,7 +83,7 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(helpText());
     return 0;
   }
-  const log = createLogger({ level: config.logLevel });
+  const log = createLogger({ level: config.logLevel, destination: stdoutDestination() });
   const kubeConfig = new KubeConfig();
   if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
   else kubeConfig.loadFromDefault();

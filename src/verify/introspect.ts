@@ -36,6 +36,8 @@ interface TokenFacts {
 export interface IntrospectionDeps {
   clock: Clock;
   log: Logger;
+  /** Where the audit lines go (log.ts auditLogger); default `log`. */
+  auditLog?: Logger;
   callers: CallerAuthenticator;
   /** A policy from the caches; undefined once it is deleted. */
   policy(key: ObjectKey): TokenPolicy | undefined;
@@ -209,7 +211,7 @@ export class Introspection {
     answer: string,
     facts?: TokenFacts,
   ): void {
-    this.deps.log.info(
+    (this.deps.auditLog ?? this.deps.log).info(
       {
         audit: 'introspect',
         caller: caller?.username,

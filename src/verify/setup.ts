@@ -4,13 +4,14 @@
  * on every replica. The introspection cache follows the policy watch (a policy's status records
  * every revocation), and what introspection served is logged every 10 s while it serves.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { TokenPolicy } from '../api/v1alpha1.generated.ts';
 import type { Config } from '../config.ts';
 import type { AnyIssuer } from '../issuers/identity.ts';
 import type { IssuerRuntimes } from '../issuers/runtimes.ts';
 import { tokenReviewAuthenticator } from '../kube/tokenReview.ts';
-import type { Logger } from '../log.ts';
+import { auditLogger, type Logger } from '../log.ts';
 import type { Watch } from '../manager/watch.ts';
 import type { Clock, ObjectKey, RequestLimiter } from '../ports.ts';
 import { issuerVaults } from '../vault/issuerVault.ts';
@@ -46,6 +47,7 @@ export function startVerification(options: {
   const introspection = new Introspection({
     clock,
     log,
+    auditLog: auditLogger(log),
     callers: tokenReviewAuthenticator({
       kubeConfig: options.kubeConfig,
       limiter: options.kubeLimiter,
@@ -65,11 +67,23 @@ export function startVerification(options: {
   };
   options.policies.add({ onChange: dropCached, onDelete: dropCached });
   let reported = 0;
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   const statsTimer = setInterval(() => {
     const { hits, misses, vaultReads } = introspection.counts;
     if (hits + misses === reported) return;
     reported = hits + misses;
-    log.info({ hits, misses, vaultReads }, 'introspection stats');
+    const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+    log.info(
+      {
+        hits,
+        misses,
+        vaultReads,
+        eventLoopDelayMs: { p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) },
+      },
+      'introspection stats',
+    );
+    loopDelay.reset();
   }, 10_000);
   statsTimer.unref();
   const server = startVerifyServer({
@@ -88,6 +102,7 @@ export function startVerification(options: {
     server,
     async stop() {
       clearInterval(statsTimer);
+      loopDelay.disable();
       await (await server.catch(() => undefined))?.close();
     },
   };
