@@ -18,6 +18,7 @@ import type { CallerAuthenticator, Caller } from '../kube/tokenReview.ts';
 import type { Logger } from '../log.ts';
 import type { Clock, ObjectKey, TokenStore } from '../ports.ts';
 import { TokenBuckets } from '../util/rateLimiter.ts';
+import { withRequestGroup } from '../util/requestGroup.ts';
 import { json as jsonAnswer, type Answer, type VerifyRequest } from './server.ts';
 import { safeErrorFields } from '../errors.ts';
 
@@ -130,27 +131,52 @@ export class Introspection {
         { 'retry-after': '1' },
       );
     }
-    const facts = cached === 'miss' ? await this.lookup(issuer, hash) : cached.facts;
+    const facts =
+      cached === 'miss' || cached === 'expired'
+        ? // Vault's limiter lets request groups take turns: revalidating tokens already seen is one
+          // group, each caller's tokens never seen another, so a stream of made-up tokens from one
+          // caller delays neither the real tokens it is mixed with nor another caller's.
+          await withRequestGroup(
+            cached === 'expired' ? 'introspection:revalidate' : `introspection:new:${caller.username}`,
+            () =>
+              this.lookup(issuer, hash, cached === 'expired' ? this.expiredFacts(issuer, hash) : undefined),
+          )
+        : cached.facts;
     const answer = facts ? this.answer(issuer, caller, facts) : undefined;
     this.audit(caller, fingerprintOfHash(hash), answer ? 'active' : 'inactive', facts);
     return answer ? json(200, answer) : INACTIVE;
   }
 
-  /** What the cache holds about a token, or 'miss'. */
-  private cached(issuer: AnyIssuer, hash: string): { facts: TokenFacts | undefined } | 'miss' {
+  /** What an expired cache entry knew about a token (undefined: it was unknown then). */
+  private expiredFacts(issuer: AnyIssuer, hash: string): TokenFacts | undefined {
+    return this.facts.get(`${issuer.metadata?.uid ?? ''}/${hash}`)?.facts;
+  }
+
+  /** What the cache holds about a token; 'expired' when it held something too old to trust. */
+  private cached(issuer: AnyIssuer, hash: string): { facts: TokenFacts | undefined } | 'miss' | 'expired' {
     const entry = this.facts.get(`${issuer.metadata?.uid ?? ''}/${hash}`);
-    if (!entry || entry.until <= this.deps.clock.now().getTime()) return 'miss';
+    if (!entry) return 'miss';
+    if (entry.until <= this.deps.clock.now().getTime()) return 'expired';
     this.counts.hits += 1;
     return { facts: entry.facts };
   }
 
-  private async lookup(issuer: AnyIssuer, hash: string): Promise<TokenFacts | undefined> {
+  /**
+   * What Vault says about a token: through the index for one never seen, and for one seen before
+   * (`known`: its policy and version) straight from its policy's record, one read instead of two.
+   */
+  private async lookup(issuer: AnyIssuer, hash: string, known?: TokenFacts): Promise<TokenFacts | undefined> {
     const cacheKey = `${issuer.metadata?.uid ?? ''}/${hash}`;
     const now = this.deps.clock.now().getTime();
     this.counts.misses += 1;
     const store = await this.deps.store(issuer);
-    this.counts.vaultReads += 1;
-    const entry = await store.getIndex(hash);
+    let entry: { namespace: string; name: string; version: number; kind: TokenFacts['kind'] } | undefined;
+    if (known) {
+      entry = { ...known.policy, version: known.version.version, kind: known.kind };
+    } else {
+      this.counts.vaultReads += 1;
+      entry = await store.getIndex(hash);
+    }
     let facts: TokenFacts | undefined;
     if (entry) {
       const policy = { namespace: entry.namespace, name: entry.name };
@@ -163,7 +189,9 @@ export class Introspection {
         facts = { policy, policyUid: record.policy.uid, kind: entry.kind, version };
     }
     if (this.facts.size >= MAX_CACHED) this.facts.delete(this.facts.keys().next().value ?? '');
-    this.facts.set(cacheKey, { facts, until: now + TOKEN_FACTS_TTL_MS });
+    // Up to a fifth sooner than the TTL, at random, so tokens first seen together are not all
+    // read again at the same moment.
+    this.facts.set(cacheKey, { facts, until: now + TOKEN_FACTS_TTL_MS * (1 - Math.random() / 5) });
     if (facts) {
       const key = `${facts.policy.namespace}/${facts.policy.name}`;
       let keys = this.byPolicy.get(key);
