@@ -292,9 +292,10 @@ export interface TokenPolicySpec {
     name: string;
   }[];
   /**
-   * Who may introspect this policy's tokens at the verification server (callers present a
-   * service-account token). Unset: service accounts of the policy's own namespace. Anyone else
-   * gets {"active": false}, the same answer as for an unknown token.
+   * Who may introspect this policy's tokens and redeem its refresh tokens at the verification
+   * server (callers present a service-account token). Unset: service accounts of the policy's
+   * own namespace. Anyone else gets {"active": false} from introspection, the same answer as
+   * for an unknown token, and invalid_grant from the token endpoint.
    */
   consumers?: {
     /**
@@ -317,6 +318,14 @@ export interface TokenPolicySpec {
      */
     namespaces?: string[];
   };
+  /**
+   * What tokensmith does when one of this policy's refresh tokens is redeemed again after it
+   * was spent (a replay: someone else holds a copy). Always: the grant it belongs to is
+   * revoked at once and a Warning Event RefreshTokenReplayed says who presented it. alert (the
+   * default): nothing more. revoke: the current token is also replaced and revoked with no
+   * overlap, as revoke=current does.
+   */
+  onSuspiciousUse?: 'alert' | 'revoke';
 }
 
 /**
@@ -456,7 +465,8 @@ export interface TokenVersion {
   /**
    * Why this version was minted: Initial, Renewal, Expired, SpecChanged, Scheduled, Requested
    * (tokensmith.dev/rotate), Compromised, KeyCompromised (the previous one was signed by an
-   * issuer key reported leaked) or Revoked.
+   * issuer key reported leaked), SuspiciousUse (the previous one's refresh token was replayed,
+   * with onSuspiciousUse revoke) or Revoked.
    */
   mintReason?: string;
 }

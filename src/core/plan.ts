@@ -17,6 +17,9 @@
  * no overlap (mint reason KeyCompromised). The decision is level-based, so the policy keeps
  * re-minting until no active or retiring version carries a compromised kid.
  *
+ * With spec.onSuspiciousUse=revoke, a version whose refresh token was replayed (core/grants.ts) is
+ * handled the same way (mint reason SuspiciousUse).
+ *
  * Revocation never waits for minting. When no token may be minted now (`mintBlocked`: a guardrail
  * the spec violates, an issuer that is not ready, a namespace the issuer no longer serves), every
  * step that needs no new token still runs: a revoke request revokes the versions it names at once
@@ -35,6 +38,7 @@ export type MintReason =
   | 'Requested'
   | 'Compromised'
   | 'KeyCompromised'
+  | 'SuspiciousUse'
   | 'Revoked';
 
 export type RevokeScope = 'current' | 'previous' | 'all';
@@ -90,6 +94,8 @@ export interface PlanInput {
   compromisedKids?: ReadonlySet<string>;
   /** No token may be minted now; every other step still runs. Default false. */
   mintBlocked?: boolean;
+  /** spec.onSuspiciousUse is revoke: a version whose refresh token was replayed is replaced at once. */
+  revokeOnSuspiciousUse?: boolean;
 }
 
 const ms = (iso: string | undefined) => (iso ? Date.parse(iso) : Number.NaN);
@@ -209,6 +215,30 @@ function keyCompromiseStep(input: PlanInput, active: TokenVersionRecord | undefi
   };
 }
 
+/** A version whose grant was revoked because its refresh token was replayed. */
+const replayed = (v: TokenVersionRecord) => v.grant?.revokeReason === 'RefreshTokenReplayed';
+
+/**
+ * spec.onSuspiciousUse=revoke and a refresh token of a live version was replayed (someone else
+ * holds a copy of what the Secret held): retiring such versions are revoked now, and an active one
+ * is replaced and revoked as soon as the replacement is published (mint reason SuspiciousUse).
+ */
+function suspiciousUseStep(input: PlanInput, active: TokenVersionRecord | undefined): PlanStep | undefined {
+  if (!input.revokeOnSuspiciousUse) return undefined;
+  const retiring = (input.record?.versions ?? [])
+    .filter((v) => v.state === 'retiring' && replayed(v))
+    .map((v) => v.version);
+  if (retiring.length > 0) return { kind: 'revoke', versions: retiring, reason: 'Compromised' };
+  if (!active || !replayed(active)) return undefined;
+  if (input.mintBlocked) return { kind: 'revoke', versions: [active.version], reason: 'Compromised' };
+  return {
+    kind: 'mint',
+    reason: 'SuspiciousUse',
+    handles: handledBy(input.requests),
+    onActivate: 'revokeCurrent',
+  };
+}
+
 /** Versions to revoke now: retiring ones whose overlap is over, and any past their expiry. */
 function dueRevocations(input: PlanInput): PlanStep | undefined {
   const now = input.now.getTime();
@@ -253,7 +283,8 @@ export function planNextStep(input: PlanInput): PlanStep {
   if (pending) return pendingStep(input, pending);
 
   const active = activeVersion(input.record);
-  const revocation = revocationStep(input, active) ?? keyCompromiseStep(input, active);
+  const revocation =
+    revocationStep(input, active) ?? keyCompromiseStep(input, active) ?? suspiciousUseStep(input, active);
   if (revocation) return revocation;
   const reason = mintReason(input, active);
   if (reason && !input.mintBlocked) return { kind: 'mint', reason, handles: handledBy(input.requests) };

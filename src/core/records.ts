@@ -41,6 +41,60 @@ export interface TokenVersionRecord {
   retiringSince?: string;
   revokedAt?: string;
   revokeReason?: string;
+  /**
+   * What redeeming this version's refresh token produced (core/grants.ts): hashes only, never a
+   * token. Every token of the grant lives and dies with this version.
+   */
+  grant?: Grant;
+}
+
+/** An access token the token endpoint issued for a grant (its hash, never the token). */
+export interface GrantToken {
+  hash: string;
+  fingerprint: string;
+  type: 'opaque' | 'jwt';
+  scopes: string[];
+  issuedAt: string;
+  expiresAt: string;
+  jti?: string;
+  kid?: string;
+  /** The refresh token generation it was issued with (see GrantRefresh). */
+  generation: number;
+  revokedAt?: string;
+}
+
+/**
+ * One refresh token of a grant. Generation 0 is the version's own (in the Secret); each exchange
+ * spends the one presented and issues the next generation, whose `parent` it was.
+ */
+export interface GrantRefresh {
+  hash: string;
+  fingerprint: string;
+  generation: number;
+  parent?: number;
+  issuedAt: string;
+  /** When it was redeemed, and by whom (a caller's username). */
+  spentAt?: string;
+  spentBy?: string;
+  /** Redeemed a second time within the retry grace (its first answer was lost). */
+  retried?: true;
+  /** Replaced by such a retry: it never reached its caller. */
+  revokedAt?: string;
+}
+
+/** The refresh-token grant of one token version. */
+export interface Grant {
+  /** Exchanges made, ever (the next generation number is this plus one). */
+  exchanges: number;
+  /** The newest access tokens issued (bounded, GRANT_TOKENS_KEPT). */
+  tokens: GrantToken[];
+  /** The newest refresh tokens (bounded, GRANT_REFRESH_KEPT): the live one and the spent ones. */
+  refresh: GrantRefresh[];
+  /** The whole grant revoked: a spent refresh token was presented again. */
+  revokedAt?: string;
+  revokeReason?: 'RefreshTokenReplayed';
+  /** Who presented the spent token, and its fingerprint. */
+  replay?: { by: string; fingerprint: string };
 }
 
 /** The Vault entry for one policy. */
@@ -67,11 +121,16 @@ export interface HandledRequests {
   revoke?: string;
 }
 
-/** Where a token hash points: the policy and version it belongs to. */
+/**
+ * Where a token hash points: the policy and version it belongs to, and which of the version's
+ * tokens it is — its own (`token`, `refreshToken`) or one its grant issued (`grantToken`,
+ * `grantRefreshToken`).
+ */
 export interface TokenIndexEntry {
   namespace: string;
   name: string;
   version: number;
-  /** `token` or `refreshToken`. */
-  kind: 'token' | 'refreshToken';
+  kind: TokenIndexKind;
 }
+
+export type TokenIndexKind = 'token' | 'refreshToken' | 'grantToken' | 'grantRefreshToken';

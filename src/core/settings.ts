@@ -34,6 +34,8 @@ export interface PolicySettings {
   historyLimit: number;
   /** A cron schedule for rotations, besides renewBefore. */
   schedule?: { expression: string; timeZone?: string };
+  /** What a replayed refresh token leads to besides revoking its grant: replacing the current token too. */
+  onSuspiciousUse: 'alert' | 'revoke';
   /** Workloads restarted after each rotation. */
   workloads: { kind: 'Deployment' | 'StatefulSet' | 'DaemonSet'; name: string }[];
   secret: {

@@ -2,6 +2,7 @@
  * Pure transitions of a policy's Vault record, one per plan step. Each returns a new record;
  * the reconciler writes it with check-and-set, so a lost race is retried from fresh state.
  */
+import { grantHashes } from './grants.ts';
 import type { HandledRequests, PolicyTokenRecord, TokenVersionRecord } from './records.ts';
 
 /**
@@ -123,5 +124,5 @@ export function newlyRevokedHashes(
   );
   return after.versions
     .filter((v) => v.state === 'revoked' && !wasRevoked.has(v.version))
-    .flatMap((v) => [v.tokenHash, ...(v.refreshTokenHash ? [v.refreshTokenHash] : [])]);
+    .flatMap((v) => [v.tokenHash, ...(v.refreshTokenHash ? [v.refreshTokenHash] : []), ...grantHashes(v)]);
 }

@@ -38,7 +38,10 @@ function isIndexEntry(value: Record<string, unknown>): boolean {
     typeof value.namespace === 'string' &&
     typeof value.name === 'string' &&
     typeof value.version === 'number' &&
-    (value.kind === 'token' || value.kind === 'refreshToken')
+    (value.kind === 'token' ||
+      value.kind === 'refreshToken' ||
+      value.kind === 'grantToken' ||
+      value.kind === 'grantRefreshToken')
   );
 }
 

@@ -12,7 +12,13 @@
  */
 import type { TokenPolicy } from '../api/v1alpha1.generated.ts';
 import { fingerprintOfHash, tokenHash } from '../core/fingerprint.ts';
-import type { PolicyTokenRecord, TokenVersionRecord } from '../core/records.ts';
+import { grantTokenLive } from '../core/grants.ts';
+import type {
+  PolicyTokenRecord,
+  TokenIndexEntry,
+  TokenIndexKind,
+  TokenVersionRecord,
+} from '../core/records.ts';
 import type { AnyIssuer } from '../issuers/identity.ts';
 import type { CallerAuthenticator, Caller } from '../kube/tokenReview.ts';
 import type { Logger } from '../log.ts';
@@ -30,8 +36,72 @@ const MAX_CACHED = 50_000;
 interface TokenFacts {
   policy: ObjectKey;
   policyUid: string;
-  kind: 'token' | 'refreshToken';
+  kind: TokenIndexKind;
+  /** The token's sha256 (finds a grant's token in the version). */
+  hash: string;
   version: TokenVersionRecord;
+}
+
+/** What a live token is, for the answer; undefined when it is not live at `now`. */
+export function liveToken(
+  v: TokenVersionRecord,
+  kind: TokenIndexKind,
+  hash: string,
+  now: Date,
+):
+  | {
+      use: 'access_token' | 'refresh_token';
+      scopes: string[];
+      exp: number;
+      iat: number;
+      jti?: string;
+      fingerprint: string;
+    }
+  | undefined {
+  if (v.state !== 'active' && v.state !== 'retiring') return undefined;
+  const t = now.getTime();
+  const within = (iat: number, exp: number) => exp > t && iat <= t;
+  if (kind === 'token') {
+    const exp = Date.parse(v.expiresAt);
+    const iat = Date.parse(v.issuedAt);
+    if (!within(iat, exp)) return undefined;
+    return {
+      use: 'access_token',
+      scopes: v.scopes,
+      exp,
+      iat,
+      ...(v.jti ? { jti: v.jti } : {}),
+      fingerprint: v.fingerprint,
+    };
+  }
+  if (kind === 'refreshToken') {
+    // Redeemed at the token endpoint (or its grant revoked): spent.
+    if (v.grant?.revokedAt || v.grant?.refresh.some((r) => r.generation === 0 && r.spentAt)) return undefined;
+    const exp = Date.parse(v.refreshExpiresAt ?? '');
+    const iat = Date.parse(v.issuedAt);
+    if (!within(iat, exp)) return undefined;
+    return { use: 'refresh_token', scopes: v.scopes, exp, iat, fingerprint: fingerprintOfHash(hash) };
+  }
+  const issued = grantTokenLive(v, hash, kind, now);
+  if (!issued) return undefined;
+  if ('token' in issued) {
+    const { token } = issued;
+    return {
+      use: 'access_token',
+      scopes: token.scopes,
+      exp: Date.parse(token.expiresAt),
+      iat: Date.parse(token.issuedAt),
+      ...(token.jti ? { jti: token.jti } : {}),
+      fingerprint: token.fingerprint,
+    };
+  }
+  return {
+    use: 'refresh_token',
+    scopes: v.scopes,
+    exp: Date.parse(v.refreshExpiresAt ?? ''),
+    iat: Date.parse(issued.refresh.issuedAt),
+    fingerprint: issued.refresh.fingerprint,
+  };
 }
 
 export interface IntrospectionDeps {
@@ -170,7 +240,7 @@ export class Introspection {
     const now = this.deps.clock.now().getTime();
     this.counts.misses += 1;
     const store = await this.deps.store(issuer);
-    let entry: { namespace: string; name: string; version: number; kind: TokenFacts['kind'] } | undefined;
+    let entry: TokenIndexEntry | undefined;
     if (known) {
       entry = { ...known.policy, version: known.version.version, kind: known.kind };
     } else {
@@ -183,10 +253,8 @@ export class Introspection {
       this.counts.vaultReads += 1;
       const record: PolicyTokenRecord | undefined = (await store.read(policy))?.value;
       const version = record?.versions.find((v) => v.version === entry.version);
-      const matches =
-        entry.kind === 'token' ? version?.tokenHash === hash : version?.refreshTokenHash === hash;
-      if (record && version && matches)
-        facts = { policy, policyUid: record.policy.uid, kind: entry.kind, version };
+      if (record && version && belongsTo(version, entry.kind, hash))
+        facts = { policy, policyUid: record.policy.uid, kind: entry.kind, hash, version };
     }
     if (this.facts.size >= MAX_CACHED) this.facts.delete(this.facts.keys().next().value ?? '');
     // Up to a fifth sooner than the TTL, at random, so tokens first seen together are not all
@@ -208,28 +276,25 @@ export class Introspection {
       return undefined;
     if (!isConsumer(policy, caller)) return undefined;
     const v = facts.version;
-    if (v.state !== 'active' && v.state !== 'retiring') return undefined;
-    const now = this.deps.clock.now().getTime();
-    const exp = Date.parse((facts.kind === 'token' ? v.expiresAt : v.refreshExpiresAt) ?? '');
-    const iat = Date.parse(v.issuedAt);
-    if (!(exp > now) || !(iat <= now)) return undefined;
+    const live = liveToken(v, facts.kind, facts.hash, this.deps.clock.now());
+    if (!live) return undefined;
     const seconds = (ms: number) => Math.floor(ms / 1000);
     return {
       active: true,
       // RFC 7662 token_type is RFC 6749's (how it is presented); token_use says which of the two.
-      ...(facts.kind === 'token' ? { token_type: 'Bearer' } : {}),
-      token_use: facts.kind === 'token' ? 'access_token' : 'refresh_token',
-      scope: v.scopes.join(' '),
-      exp: seconds(exp),
-      iat: seconds(iat),
-      nbf: seconds(iat),
+      ...(live.use === 'access_token' ? { token_type: 'Bearer' } : {}),
+      token_use: live.use,
+      scope: live.scopes.join(' '),
+      exp: seconds(live.exp),
+      iat: seconds(live.iat),
+      nbf: seconds(live.iat),
       iss: issuer.spec.issuer,
       ...(v.subject !== undefined ? { sub: v.subject } : {}),
       ...(v.audience !== undefined ? { aud: v.audience } : {}),
-      ...(v.jti !== undefined ? { jti: v.jti } : {}),
+      ...(live.jti !== undefined ? { jti: live.jti } : {}),
       policy: `${facts.policy.namespace}/${facts.policy.name}`,
       version: v.version,
-      fingerprint: v.fingerprint,
+      fingerprint: live.fingerprint,
     };
   }
 
@@ -251,6 +316,20 @@ export class Introspection {
       },
       'introspection',
     );
+  }
+}
+
+/** Whether the version holds the token with sha256 `hash` as the index says (`kind`). */
+export function belongsTo(version: TokenVersionRecord, kind: TokenIndexKind, hash: string): boolean {
+  switch (kind) {
+    case 'token':
+      return version.tokenHash === hash;
+    case 'refreshToken':
+      return version.refreshTokenHash === hash;
+    case 'grantToken':
+      return version.grant?.tokens.some((t) => t.hash === hash) === true;
+    case 'grantRefreshToken':
+      return version.grant?.refresh.some((r) => r.hash === hash && r.generation !== 0) === true;
   }
 }
 

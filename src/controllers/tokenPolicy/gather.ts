@@ -93,6 +93,7 @@ export async function gather(options: {
     ...(requests.nextScheduledAt ? { nextScheduledAt: requests.nextScheduledAt } : {}),
     compromisedKids: issuer.compromisedKids,
     mintBlocked: options.mintBlocked,
+    revokeOnSuspiciousUse: settings.onSuspiciousUse === 'revoke',
   };
   return { stored, record, secret, desired, requests, input };
 }

@@ -98,6 +98,7 @@ export function policySettings(
       overlapMs,
       historyLimit: rotation?.historyLimit ?? DEFAULT_HISTORY_LIMIT,
       ...(schedule ? { schedule } : {}),
+      onSuspiciousUse: spec.onSuspiciousUse === 'revoke' ? 'revoke' : 'alert',
       workloads: (spec.workloads ?? []).map((w) => ({ kind: w.kind, name: w.name })),
       secret: {
         name: spec.secret.name,

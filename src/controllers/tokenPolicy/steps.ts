@@ -7,6 +7,7 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import type { TokenPolicy } from '../../api/v1alpha1.generated.ts';
 import type { RandomBytes } from '../../core/opaque.ts';
+import { grantHashes } from '../../core/grants.ts';
 import type { PlanStep } from '../../core/plan.ts';
 import type { PolicyTokenRecord, TokenVersionRecord } from '../../core/records.ts';
 import { desiredSecretData, type PolicyIdentity } from '../../core/secretData.ts';
@@ -150,9 +151,9 @@ function recordOf(ctx: StepContext): PolicyTokenRecord {
   return ctx.record ?? emptyRecord(ctx.identity, ctx.settings.shape.issuer);
 }
 
-/** The lookup-index keys of a version: its token's hash and its refresh token's. */
+/** The lookup-index keys of a version: its token's hash, its refresh token's and its grant's. */
 export function indexKeys(v: TokenVersionRecord): string[] {
-  return [v.tokenHash, ...(v.refreshTokenHash ? [v.refreshTokenHash] : [])];
+  return [v.tokenHash, ...(v.refreshTokenHash ? [v.refreshTokenHash] : []), ...grantHashes(v)];
 }
 
 /** Removes entries from the issuer's lookup index (deleting a missing one succeeds). */
