@@ -29,12 +29,23 @@ function tryRead(path: string): string | undefined {
 
 /**
  * For crash-safety tests only: TOKENSMITH_FAULT_INJECTION=<step>[:<mint reason>] kills the process
- * with SIGKILL right after the first such step (mint, publish, activate, sync, revoke, prune).
+ * with SIGKILL right after the first such step (mint, publish, activate, sync, revoke, prune), or
+ * with `exchange-recorded` right after the token endpoint recorded an exchange, before it answers.
  */
-function faultInjection(spec: string | undefined, log: Logger): Pick<OperatorOptions, 'afterStep'> {
+function faultInjection(
+  spec: string | undefined,
+  log: Logger,
+): Pick<OperatorOptions, 'afterStep' | 'afterExchangeRecorded'> {
   if (!spec) return {};
   const [kind, reason] = spec.split(':');
   log.warn({ faultInjection: spec }, 'fault injection enabled: the process will kill itself');
+  if (kind === 'exchange-recorded') {
+    return {
+      afterExchangeRecorded: () => {
+        process.kill(process.pid, 'SIGKILL');
+      },
+    };
+  }
   return {
     afterStep: (step) => {
       if (step.kind !== kind) return;

@@ -27,6 +27,7 @@ import { IssuerRuntimes } from './issuers/runtimes.ts';
 import { credentialSources } from './kube/credentialSources.ts';
 import { issuerWriter } from './kube/issuerWriter.ts';
 import { policyWriter } from './kube/policyWriter.ts';
+import { policyIssuer } from './controllers/tokenPolicy/gather.ts';
 import { secretPort } from './kube/secretPort.ts';
 import { Applier } from './kube/apply.ts';
 import { customInformer, resyncSpreadMs, type InformerCommon } from './kube/customInformer.ts';
@@ -57,6 +58,8 @@ export interface OperatorOptions {
   onLostLeadership?: () => void;
   /** Called after each executed step of a policy's lifecycle (fault-injection tests). */
   afterStep?: PolicyReconcilerDeps['afterStep'];
+  /** Called after the token endpoint recorded an exchange, before it answers (fault-injection tests). */
+  afterExchangeRecorded?: () => void;
 }
 
 /** A running controller; stop() drains the queues and releases the leader lease. */
@@ -196,6 +199,21 @@ export function startOperator(options: OperatorOptions): Operator {
     clock,
   });
   const spreadMs = resyncSpreadMs(resync);
+  const policyWrites = policyWriter(applier);
+  const issuerResolver = new CachedIssuerResolver(
+    (ref, ns) =>
+      findIssuer(
+        ref.kind === 'TokenIssuer'
+          ? { ...ref, kind: 'TokenIssuer', namespace: ns }
+          : { kind: 'ClusterTokenIssuer', name: ref.name },
+      ),
+    runtimes,
+    (ns) => {
+      const found = namespaceInformer?.get(ns);
+      return found ? (found.metadata?.labels ?? {}) : undefined;
+    },
+    clock,
+  );
 
   setupPolicyController(manager, {
     concurrency: config.concurrency,
@@ -204,22 +222,9 @@ export function startOperator(options: OperatorOptions): Operator {
       log,
       random: (n) => randomBytes(n),
       policies: { get: (key) => policies.get(`${key.namespace}/${key.name}`) },
-      issuers: new CachedIssuerResolver(
-        (ref, ns) =>
-          findIssuer(
-            ref.kind === 'TokenIssuer'
-              ? { ...ref, kind: 'TokenIssuer', namespace: ns }
-              : { kind: 'ClusterTokenIssuer', name: ref.name },
-          ),
-        runtimes,
-        (ns) => {
-          const found = namespaceInformer?.get(ns);
-          return found ? (found.metadata?.labels ?? {}) : undefined;
-        },
-        clock,
-      ),
+      issuers: issuerResolver,
       secrets,
-      writer: policyWriter(applier),
+      writer: policyWrites,
       events,
       scheduleJitterMs: config.scheduleJitterMs,
       minRotationIntervalMs: config.minRotationIntervalMs,
@@ -295,6 +300,13 @@ export function startOperator(options: OperatorOptions): Operator {
     policy: (key) => policies.get(`${key.namespace}/${key.name}`),
     policies: policyWatch,
     cachesSynced: manager.cachesSynced,
+    exchange: {
+      random: (n) => randomBytes(n),
+      events,
+      resolve: policyIssuer(issuerResolver, config.minRotationIntervalMs),
+      annotate: (policy, annotations) => policyWrites.annotate(policy, annotations),
+      ...(options.afterExchangeRecorded ? { afterRecorded: options.afterExchangeRecorded } : {}),
+    },
   });
   return {
     ready,

@@ -35,6 +35,12 @@ export const ANNOTATION = {
    * key leaves the JWKS at once and every token it signed is re-minted.
    */
   rotateKey: 'tokensmith.dev/rotate-key',
+  /**
+   * Set by tokensmith's token endpoint when it revoked tokens of a grant (`<version>@<time>`): a
+   * replayed refresh token, or the pair of an answer that was lost. Every replica drops what it
+   * cached about the policy's tokens, and the controller acts on spec.onSuspiciousUse.
+   */
+  grantRevoked: 'tokensmith.dev/grant-revoked',
   /** On a restarted workload's pod template: when tokensmith asked for the restart. */
   restartedAt: 'tokensmith.dev/restartedAt',
 } as const;

@@ -10,9 +10,12 @@
  *
  * Presenting a spent refresh token is a replay: the whole grant is revoked at once — with one
  * exception, so that a caller whose answer was lost (tokensmith died after recording the exchange)
- * is not punished: the same caller may redeem the same refresh token once more within
- * REFRESH_RETRY_GRACE_MS, as long as the refresh token it was answered with was never redeemed;
- * that pair is revoked (it never arrived) and a new one issued.
+ * is not punished: the same caller may redeem the same refresh token once more, from
+ * REFRESH_RETRY_AFTER_MS to REFRESH_RETRY_GRACE_MS after it was spent, as long as the refresh
+ * token it was answered with was never redeemed; that pair is revoked (it never arrived) and a new
+ * one issued. Sooner than REFRESH_RETRY_AFTER_MS the same caller's second presentation is a
+ * conflict — two requests at once, one of which won — answered invalid_grant without revoking
+ * anything, so two exchanges of one refresh token at once never both succeed.
  */
 import type { Grant, GrantRefresh, GrantToken, TokenVersionRecord } from './records.ts';
 
@@ -22,6 +25,8 @@ export const GRANT_TOKENS_KEPT = 10;
 export const GRANT_REFRESH_KEPT = 20;
 /** How long after a refresh token was redeemed its caller may redeem it once more (a lost answer). */
 export const REFRESH_RETRY_GRACE_MS = 10_000;
+/** Before this, the same caller presenting it again is a concurrent request (a conflict), not a retry. */
+export const REFRESH_RETRY_AFTER_MS = 1_000;
 
 const ms = (iso: string | undefined) => (iso ? Date.parse(iso) : Number.NaN);
 
@@ -33,6 +38,8 @@ export type ExchangeDecision =
   | { kind: 'retry'; parent: number; lost: number }
   /** A spent refresh token presented again: revoke the grant. */
   | { kind: 'replay'; spentBy?: string }
+  /** The same caller, just after it was spent: a concurrent request that lost; nothing to do. */
+  | { kind: 'conflict' }
   /** Not redeemable, nothing to do: `why` is for the error description (never a token). */
   | { kind: 'invalid'; why: string };
 
@@ -74,14 +81,18 @@ export function decideExchange(input: {
   if (refresh.revokedAt) return { kind: 'replay', ...(refresh.spentBy ? { spentBy: refresh.spentBy } : {}) };
   if (refresh.spentAt === undefined) return { kind: 'exchange', parent: refresh.generation };
   const successor = version.grant?.refresh.find((r) => r.parent === refresh.generation && !r.revokedAt);
-  const withinGrace = now - ms(refresh.spentAt) <= REFRESH_RETRY_GRACE_MS;
+  const sinceSpent = now - ms(refresh.spentAt);
+  const successorUnused = successor !== undefined && successor.spentAt === undefined;
   if (
-    withinGrace &&
     refresh.spentBy === caller &&
-    !refresh.retried &&
-    successor !== undefined &&
-    successor.spentAt === undefined
+    sinceSpent < REFRESH_RETRY_AFTER_MS &&
+    successorUnused &&
+    !refresh.retried
   ) {
+    return { kind: 'conflict' };
+  }
+  const withinGrace = sinceSpent <= REFRESH_RETRY_GRACE_MS;
+  if (withinGrace && refresh.spentBy === caller && !refresh.retried && successorUnused) {
     return { kind: 'retry', parent: refresh.generation, lost: successor.generation };
   }
   return { kind: 'replay', ...(refresh.spentBy ? { spentBy: refresh.spentBy } : {}) };

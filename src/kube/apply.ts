@@ -47,26 +47,49 @@ export class Applier {
     }
   }
 
+  /**
+   * Merges annotations into a custom resource (a JSON merge patch, not an apply: it must leave
+   * the fields this field manager applies — the finalizer — untouched).
+   */
+  async mergeAnnotations(ref: CustomResourceRef, annotations: Record<string, string>): Promise<void> {
+    await this.patchCustom('annotating', ref, { metadata: { annotations } }, PatchStrategy.MergePatch, false);
+  }
+
   /** Applies the status subresource of a custom resource; `body` holds apiVersion, kind, name and status. */
   async applyStatus(ref: CustomResourceRef, body: Record<string, unknown>): Promise<void> {
-    const what = `writing the status of ${ref.plural} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`;
-    const options = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+    await this.patchCustom('writing the status of', ref, body, PatchStrategy.ServerSideApply, true);
+  }
+
+  /** One patch of a custom resource (or its status subresource), through the limiter. */
+  private async patchCustom(
+    doing: string,
+    ref: CustomResourceRef,
+    body: Record<string, unknown>,
+    strategy: PatchStrategy,
+    status: boolean,
+  ): Promise<void> {
+    const what = `${doing} ${ref.plural} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`;
+    const options = setHeaderOptions('Content-Type', strategy);
+    const params = {
+      group: ref.group,
+      version: ref.version,
+      plural: ref.plural,
+      name: ref.name,
+      body,
+      ...(strategy === PatchStrategy.ServerSideApply ? { fieldManager: FIELD_MANAGER, force: true } : {}),
+    };
+    const namespace = ref.namespace;
     try {
-      const params = {
-        group: ref.group,
-        version: ref.version,
-        plural: ref.plural,
-        name: ref.name,
-        body,
-        fieldManager: FIELD_MANAGER,
-        force: true,
-      };
-      const namespace = ref.namespace;
-      await this.limiter.run(() =>
-        namespace === undefined
-          ? this.custom.patchClusterCustomObjectStatus(params, options)
-          : this.custom.patchNamespacedCustomObjectStatus({ ...params, namespace }, options),
-      );
+      await this.limiter.run(() => {
+        if (namespace === undefined) {
+          return status
+            ? this.custom.patchClusterCustomObjectStatus(params, options)
+            : this.custom.patchClusterCustomObject(params, options);
+        }
+        return status
+          ? this.custom.patchNamespacedCustomObjectStatus({ ...params, namespace }, options)
+          : this.custom.patchNamespacedCustomObject({ ...params, namespace }, options);
+      });
     } catch (err) {
       throw kubeError(what, err);
     }

@@ -1,4 +1,7 @@
-/** Writes to TokenPolicy objects (PolicyWriter): status and finalizer, by server-side apply. */
+/**
+ * Writes to TokenPolicy objects (PolicyWriter): status and finalizer by server-side apply, and
+ * tokensmith's own notice annotations by merge patch.
+ */
 import { API_VERSION, FINALIZER, GROUP, PLURAL, VERSION } from '../api/constants.ts';
 import type { TokenPolicy, TokenPolicyStatus } from '../api/v1alpha1.generated.ts';
 import type { PolicyWriter } from '../controllers/tokenPolicy/ports.ts';
@@ -14,6 +17,18 @@ export function policyWriter(applier: Applier): PolicyWriter {
       await applier.applyStatus(
         { group: GROUP, version: VERSION, plural: PLURAL.tokenPolicy, namespace, name },
         { apiVersion: API_VERSION, kind: 'TokenPolicy', metadata: { name, namespace }, status },
+      );
+    },
+    async annotate(policy: TokenPolicy, annotations: Record<string, string>) {
+      await applier.mergeAnnotations(
+        {
+          group: GROUP,
+          version: VERSION,
+          plural: PLURAL.tokenPolicy,
+          namespace: policy.metadata?.namespace ?? '',
+          name: policy.metadata?.name ?? '',
+        },
+        annotations,
       );
     },
     async setFinalizer(policy: TokenPolicy, present: boolean) {

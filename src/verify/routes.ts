@@ -30,6 +30,7 @@ export function jwksMaxAgeS(issuer: AnyIssuer): number {
 const DISCOVERY = '.well-known/openid-configuration';
 const JWKS = 'jwks.json';
 const INTROSPECT = 'introspect';
+const TOKEN = 'token';
 
 /** The stable path prefix of an issuer on the verification server. */
 export function stablePrefix(issuer: AnyIssuer): string {
@@ -93,11 +94,14 @@ export function issuerRoutes(options: {
   jwks: JwksSource;
   /** RFC 7662 introspection of the issuer's tokens (introspect.ts). */
   introspect: (issuer: AnyIssuer, request: VerifyRequest) => Promise<Answer>;
+  /** RFC 6749 §6 refresh-token exchange (tokenEndpoint.ts). */
+  token: (issuer: AnyIssuer, request: VerifyRequest) => Promise<Answer>;
 }): Routes {
   return async (request) => {
     const found = locate(request, options.issuers());
     if (!found) return undefined;
     if (found.document === INTROSPECT) return options.introspect(found.issuer, request);
+    if (found.document === TOKEN) return options.token(found.issuer, request);
     if (found.document !== DISCOVERY && found.document !== JWKS) return undefined;
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       return json(405, { error: 'method_not_allowed' }, { allow: 'GET, HEAD' });
@@ -110,8 +114,9 @@ export function issuerRoutes(options: {
           issuer: issuer.spec.issuer,
           jwks_uri: `${base}/${JWKS}`,
           introspection_endpoint: `${base}/${INTROSPECT}`,
+          token_endpoint: `${base}/${TOKEN}`,
+          grant_types_supported: ['refresh_token'],
           id_token_signing_alg_values_supported: [issuer.spec.signing?.algorithm ?? 'EdDSA'],
-          token_endpoint_auth_methods_supported: ['none'],
         },
         { 'cache-control': 'public, max-age=300' },
       );

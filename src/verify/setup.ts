@@ -16,6 +16,7 @@ import type { Watch } from '../manager/watch.ts';
 import type { Clock, ObjectKey, RequestLimiter } from '../ports.ts';
 import { issuerVaults } from '../vault/issuerVault.ts';
 import { Introspection } from './introspect.ts';
+import { TokenEndpoint, type TokenEndpointDeps } from './tokenEndpoint.ts';
 import { JwksSource } from './jwksSource.ts';
 import { issuerRoutes } from './routes.ts';
 import { startVerifyServer, type VerifyServer } from './server.ts';
@@ -37,6 +38,8 @@ export function startVerification(options: {
   policy: (key: ObjectKey) => TokenPolicy | undefined;
   policies: Watch<TokenPolicy>;
   cachesSynced: Promise<void>;
+  /** What the token endpoint needs beyond introspection's (see TokenEndpointDeps). */
+  exchange: Pick<TokenEndpointDeps, 'resolve' | 'events' | 'annotate' | 'random' | 'afterRecorded'>;
 }): Verification {
   const { config, clock, log, runtimes } = options;
   if (!config) return { server: Promise.resolve(undefined), stop: () => Promise.resolve() };
@@ -44,20 +47,32 @@ export function startVerification(options: {
   void options.cachesSynced.then(() => {
     synced = true;
   });
-  const introspection = new Introspection({
+  const auditLog = auditLogger(log);
+  const callers = tokenReviewAuthenticator({
+    kubeConfig: options.kubeConfig,
+    limiter: options.kubeLimiter,
+    clock,
+  });
+  // What both endpoints need: the caller's identity, the policy caches and the issuer's store.
+  const common = {
     clock,
     log,
-    auditLog: auditLogger(log),
-    callers: tokenReviewAuthenticator({
-      kubeConfig: options.kubeConfig,
-      limiter: options.kubeLimiter,
-      clock,
-    }),
+    auditLog,
+    callers,
     policy: options.policy,
-    store: async (issuer) => (await runtimes.get(issuer)).store,
+    store: async (issuer: AnyIssuer) => (await runtimes.get(issuer)).store,
+  };
+  const introspection = new Introspection({
+    ...common,
     callerQps: config.callerQps,
     // A fifth of a caller's budget may go to tokens not cached (each costs Vault reads).
     callerMissQps: Math.max(1, config.callerQps / 5),
+  });
+  const tokens = new TokenEndpoint({
+    ...common,
+    // Each exchange costs Vault reads and writes: a tenth of a caller's introspection budget.
+    callerQps: Math.max(1, config.callerQps / 10),
+    ...options.exchange,
   });
   const dropCached = (policy: TokenPolicy) => {
     introspection.policyChanged({
@@ -96,6 +111,7 @@ export function startVerification(options: {
       issuers: options.issuers,
       jwks: new JwksSource({ vaults: issuerVaults(runtimes), clock }),
       introspect: (issuer, request) => introspection.handle(issuer, request),
+      token: (issuer, request) => tokens.handle(issuer, request),
     }),
   });
   return {

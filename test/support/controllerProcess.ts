@@ -14,6 +14,10 @@ export interface ControllerOptions {
   clusterResourceNamespace: string;
   /** TOKENSMITH_FAULT_INJECTION: `<step>[:<mint reason>]`. */
   faultInjection?: string;
+  /** Elect through the Lease in this namespace instead of running without election. */
+  leaderElectionNamespace?: string;
+  /** More flags (e.g. the verification server's). */
+  extraArgs?: string[];
 }
 
 /** Starts `node src/main.ts run` with the environment's kubeconfig, Vault and root token. */
@@ -27,7 +31,10 @@ export function startController(options: ControllerOptions): ControllerProcess {
       ...options.namespaces.map((ns) => `--namespace=${ns}`),
       '--schedule-jitter=0s',
       '--log-level=debug',
-      '--no-leader-elect',
+      options.leaderElectionNamespace === undefined
+        ? '--no-leader-elect'
+        : `--leader-election-namespace=${options.leaderElectionNamespace}`,
+      ...(options.extraArgs ?? []),
     ],
     options.faultInjection === undefined ? {} : { TOKENSMITH_FAULT_INJECTION: options.faultInjection },
   );

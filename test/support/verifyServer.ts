@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { createCertificateAuthority } from '../env/pki.ts';
-import { adminKubeConfig } from './environment.ts';
+import { adminKubeConfig, uniqueName } from './environment.ts';
+import { launchTestOperator, startTestOperator, testConfig, type TestOperator } from './operator.ts';
 
 export interface VerifyTls {
   caPem: string;
@@ -106,4 +107,29 @@ export function introspectAt(
 /** The controller's verification-server settings for `tls`, on a free port. */
 export function verifyConfig(tls: VerifyTls, callerQps = 50) {
   return { port: 0, certFile: tls.certFile, keyFile: tls.keyFile, callerQps };
+}
+
+/**
+ * Two controllers serving `namespace` with verification servers on their own ports: the first
+ * leads (started and synced), the second follows (launched), both serve.
+ */
+export async function startVerifyingReplicas(
+  namespace: string,
+  transitMount: string,
+  tls: VerifyTls,
+  callerQps = 50,
+): Promise<{ operator: TestOperator; port: number }[]> {
+  const lease = uniqueName('tokensmith-controller');
+  const base = testConfig({ namespace, transitMount });
+  const replicas: { operator: TestOperator; port: number }[] = [];
+  for (const identity of ['replica-a', 'replica-b']) {
+    const config = {
+      ...base,
+      leaderElection: { enabled: true, namespace, name: lease, identity },
+      verify: verifyConfig(tls, callerQps),
+    };
+    const operator = identity === 'replica-a' ? await startTestOperator(config) : launchTestOperator(config);
+    replicas.push({ operator, port: (await operator.operator.verifyServer)?.port ?? 0 });
+  }
+  return replicas;
 }

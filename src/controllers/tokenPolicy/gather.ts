@@ -21,7 +21,8 @@ import {
 import { shapeHash, type PolicySettings } from '../../core/settings.ts';
 import { emptyRecord } from '../../core/transitions.ts';
 import { TokensmithError } from '../../errors.ts';
-import type { ResolvedIssuer } from '../../issuers/resolved.ts';
+import type { IssuerRef, IssuerResolver, ResolvedIssuer } from '../../issuers/resolved.ts';
+import { policySettings } from './settings.ts';
 import type { Versioned } from '../../ports.ts';
 import type { SecretPort } from './ports.ts';
 
@@ -123,4 +124,23 @@ export function mintBlockedBy(
   return violation
     ? new TokensmithError('GuardrailViolated', `${violation.message} (guardrail ${violation.guardrail})`)
     : undefined;
+}
+
+/**
+ * How the token endpoint resolves a policy as its reconciler does: its settings, its issuer, and
+ * why no token may be minted for it now (if so).
+ */
+export function policyIssuer(
+  resolver: IssuerResolver,
+  minRotationIntervalMs: number,
+): (
+  policy: TokenPolicy,
+) => Promise<{ settings: PolicySettings; issuer: ResolvedIssuer; blocked?: TokensmithError }> {
+  return async (policy) => {
+    const key = { namespace: policy.metadata?.namespace ?? '', name: policy.metadata?.name ?? '' };
+    const settings = policySettings(policy, { minRotationIntervalMs });
+    const issuer = await resolver.resolve(settings.shape.issuer as IssuerRef, key);
+    const blocked = mintBlockedBy(issuer, key, policy.spec.token.ttl, settings);
+    return { settings, issuer, ...(blocked ? { blocked } : {}) };
+  };
 }

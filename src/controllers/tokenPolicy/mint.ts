@@ -9,7 +9,7 @@ import { TokensmithError } from '../../errors.ts';
 import type { ResolvedIssuer } from '../../issuers/resolved.ts';
 
 /** Refresh tokens are opaque, recognisable by their prefix, and never JWTs. */
-const REFRESH_SHAPE = { bytes: 32, prefix: 'tsr_', encoding: 'base64url' } as const;
+export const REFRESH_SHAPE = { bytes: 32, prefix: 'tsr_', encoding: 'base64url' } as const;
 
 /** A new `pending` version: the token, its refresh token, and what Vault records about them. */
 export async function mintVersion(options: {

@@ -17,6 +17,8 @@ export interface PolicyWriter {
   applyStatus(policy: TokenPolicy, status: TokenPolicyStatus): Promise<void>;
   /** Adds or removes tokensmith's finalizer. */
   setFinalizer(policy: TokenPolicy, present: boolean): Promise<void>;
+  /** Merges annotations into the policy (tokensmith's notices, e.g. a replayed refresh token). */
+  annotate(policy: TokenPolicy, annotations: Record<string, string>): Promise<void>;
 }
 
 /** Records Events about an object (aggregated, never throwing). */

@@ -67,8 +67,10 @@ describe('the verification server', () => {
       issuer: `https://${ISSUER_HOST}/payments`,
       jwks_uri: `https://${ISSUER_HOST}/payments/jwks.json`,
       introspection_endpoint: `https://${ISSUER_HOST}/payments/introspect`,
+      // Clients present their service-account token (no OAuth client authentication method).
+      token_endpoint: `https://${ISSUER_HOST}/payments/token`,
+      grant_types_supported: ['refresh_token'],
       id_token_signing_alg_values_supported: ['EdDSA'],
-      token_endpoint_auth_methods_supported: ['none'],
     });
     // The issuer's status says where it is served.
     expect((await readClusterIssuer(issuer)).status?.verification).toEqual({

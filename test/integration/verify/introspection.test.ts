@@ -7,14 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fingerprintOfHash, tokenHash } from '../../../src/core/fingerprint.ts';
-import { createNamespace, uniqueName } from '../../support/environment.ts';
-import {
-  enableEngine,
-  launchTestOperator,
-  startTestOperator,
-  testConfig,
-  type TestOperator,
-} from '../../support/operator.ts';
+import { createNamespace } from '../../support/environment.ts';
+import { enableEngine, type TestOperator } from '../../support/operator.ts';
 import { jwt, onIssuer, tokenPolicy, withRefresh } from '../../support/policies.ts';
 import {
   annotateObject,
@@ -29,7 +23,7 @@ import {
   httpsCall,
   introspectAt,
   serviceAccountToken,
-  verifyConfig,
+  startVerifyingReplicas,
   verifyTls,
   type VerifyTls,
 } from '../../support/verifyServer.ts';
@@ -63,17 +57,7 @@ beforeAll(async () => {
   outsiders = await createNamespace('introspect-outsiders');
   tls = await verifyTls();
   const transitMount = await enableEngine('transit', 'transit');
-  const lease = uniqueName('tokensmith-controller');
-  const base = testConfig({ namespace, transitMount });
-  for (const identity of ['replica-a', 'replica-b']) {
-    const config = {
-      ...base,
-      leaderElection: { enabled: true, namespace, name: lease, identity },
-      verify: verifyConfig(tls),
-    };
-    const operator = identity === 'replica-a' ? await startTestOperator(config) : launchTestOperator(config);
-    replicas.push({ operator, port: (await operator.operator.verifyServer)?.port ?? 0 });
-  }
+  replicas.push(...(await startVerifyingReplicas(namespace, transitMount, tls, 50)));
   issuer = await createReadyClusterIssuer('introspect', transitMount);
   reader = await serviceAccountToken(namespace, 'reader', 'tokensmith');
   outsider = await serviceAccountToken(outsiders, 'outsider', 'tokensmith');
