@@ -386,6 +386,7 @@ async function main(): Promise<void> {
     logLevel: options.logLevel,
     leaderElection: { enabled: false, namespace: NAMESPACE, name: 'tokensmith', identity: 'bench-wave' },
     verify: undefined,
+    metrics: undefined,
   };
   const leadMs = options.leadMs ?? Math.ceil(N / 8) * 1000 + 30_000;
   print(

@@ -9,7 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 const USAGE = `usage: kubectl tokensmith <command> NAME [-n NAMESPACE] [--context CONTEXT]
 
 commands:
-  status  NAME                          show a TokenPolicy's token versions and conditions
+  status  NAME                          show a TokenPolicy's token versions, conditions, usage
+                                        (last presented, stale consumers) and suspicious use
   rotate  NAME                          rotate now (annotation tokensmith.dev/rotate)
   revoke  NAME [--scope current|previous|all]
                                         revoke at once after publishing a replacement
@@ -58,7 +59,7 @@ function readPolicy(name, extra) {
   return JSON.parse(kubectl(['get', 'tokenpolicy', name, '-o', 'json'], extra));
 }
 
-function printStatus(policy) {
+function printStatus(policy, extra) {
   const s = policy.status ?? {};
   const ready = (s.conditions ?? []).find((c) => c.type === 'Ready');
   const lines = [
@@ -73,8 +74,74 @@ function printStatus(policy) {
         `    v${v.version}  ${v.state.padEnd(8)} ${v.fingerprint}  issued ${v.issuedAt}  expires ${v.expiresAt}` +
         `${v.mintReason ? `  minted: ${v.mintReason}` : ''}${v.revokedAt ? `  revoked ${v.revokedAt} (${v.revokeReason ?? '?'})` : ''}`,
     ),
+    ...usageLines(policy),
+    ...suspiciousLines(policy, extra),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** status.usage summed over the replicas that saw each version; retiring versions in use are stale consumers. */
+function usageLines(policy) {
+  const byVersion = new Map();
+  for (const u of policy.status?.usage ?? []) {
+    const seen = byVersion.get(u.version) ?? { presentations: 0, last: '', callers: new Set() };
+    seen.presentations += u.presentations;
+    if (u.lastPresentedAt > seen.last) seen.last = u.lastPresentedAt;
+    for (const c of u.callers ?? []) seen.callers.add(c);
+    byVersion.set(u.version, seen);
+  }
+  if (byVersion.size === 0) return ['  Usage:          no token presented to the verification server yet'];
+  const states = new Map((policy.status?.versions ?? []).map((v) => [v.version, v.state]));
+  return [
+    '  Usage:',
+    ...[...byVersion]
+      .sort(([a], [b]) => b - a)
+      .map(([version, u]) => {
+        const stale =
+          states.get(version) === 'retiring' ? '  STALE CONSUMERS: still presenting a retiring token' : '';
+        return `    version ${version}  ${u.presentations} presentations, last ${u.last}, by ${[...u.callers].join(', ')}${stale}`;
+      }),
+  ];
+}
+
+const SUSPICIOUS = new Set([
+  'RevokedTokenPresented',
+  'ExpiredTokenPresented',
+  'NotAConsumer',
+  'RefreshTokenReplayed',
+  'RetiringTokenPresented',
+]);
+
+/** The policy's recent Warning Events about suspicious use. */
+function suspiciousLines(policy, extra) {
+  let events;
+  try {
+    const list = JSON.parse(
+      kubectl(
+        [
+          'get',
+          'events',
+          '-n',
+          policy.metadata.namespace,
+          '--field-selector',
+          `involvedObject.uid=${policy.metadata.uid}`,
+          '-o',
+          'json',
+        ],
+        extra.filter((a, i, all) => a !== '-n' && all[i - 1] !== '-n' && !a.startsWith('--namespace')),
+      ),
+    );
+    events = (list.items ?? []).filter((e) => SUSPICIOUS.has(e.reason));
+  } catch {
+    return ['  Suspicious use: (could not read Events)'];
+  }
+  if (events.length === 0) return ['  Suspicious use: none'];
+  return [
+    '  Suspicious use:',
+    ...events
+      .slice(-10)
+      .map((e) => `    ${e.lastTimestamp ?? e.eventTime ?? ''}  ${e.reason}: ${e.message ?? e.note ?? ''}`),
+  ];
 }
 
 async function waitForChange(name, extra, annotation, value) {
@@ -98,7 +165,7 @@ async function main() {
   const stamp = new Date().toISOString().replace(/[-:.]/g, '');
   switch (command) {
     case 'status':
-      printStatus(readPolicy(name, args.kubectl));
+      printStatus(readPolicy(name, args.kubectl), args.kubectl);
       return 0;
     case 'rotate': {
       kubectl(
@@ -106,7 +173,7 @@ async function main() {
         args.kubectl,
       );
       process.stdout.write(`rotation requested (tokensmith.dev/rotate=${stamp})\n`);
-      if (args.wait) printStatus(await waitForChange(name, args.kubectl, 'rotate', stamp));
+      if (args.wait) printStatus(await waitForChange(name, args.kubectl, 'rotate', stamp), args.kubectl);
       return 0;
     }
     case 'revoke': {
@@ -120,7 +187,7 @@ async function main() {
         args.kubectl,
       );
       process.stdout.write(`revocation requested (tokensmith.dev/revoke=${value})\n`);
-      if (args.wait) printStatus(await waitForChange(name, args.kubectl, 'revoke', value));
+      if (args.wait) printStatus(await waitForChange(name, args.kubectl, 'revoke', value), args.kubectl);
       return 0;
     }
     case 'rotate-key': {

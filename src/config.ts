@@ -58,7 +58,18 @@ export interface Config {
   logLevel: string;
   leaderElection: { enabled: boolean; namespace: string; name: string; identity: string };
   /** The verification server; undefined without a TLS certificate and key. */
-  verify: { port: number; certFile: string; keyFile: string; callerQps: number } | undefined;
+  verify:
+    | {
+        port: number;
+        certFile: string;
+        keyFile: string;
+        callerQps: number;
+        /** How often usage Events and status are written (verify/usage.ts; default 10 s, tests less). */
+        usageFlushMs?: number;
+      }
+    | undefined;
+  /** The metrics endpoint; undefined: off. */
+  metrics: { port: number } | undefined;
 }
 
 export { FLAGS } from './configFlags.ts';
@@ -185,6 +196,16 @@ function verifyServer(
   return { port: value, certFile, keyFile, callerQps };
 }
 
+/** The metrics endpoint's settings: port 9402 unless told, `off` for none. */
+function metricsServer(port: string | undefined): Config['metrics'] {
+  if (port === 'off') return undefined;
+  const value = port === undefined ? 9402 : Number(port);
+  if (!Number.isInteger(value) || value < 0 || value > 65535) {
+    throw new ConfigError(`--metrics-port must be a port number (0 to 65535) or off, got "${port ?? ''}"`);
+  }
+  return { port: value };
+}
+
 export function parseConfig(sources: ConfigSources): Config | 'help' {
   const options = Object.fromEntries(
     Object.entries(FLAGS).map(([k, v]) => [
@@ -266,6 +287,7 @@ export function parseConfig(sources: ConfigSources): Config | 'help' {
       str('tls-key-file'),
       positiveNumber('introspection-caller-qps', str('introspection-caller-qps'), 500),
     ),
+    metrics: metricsServer(str('metrics-port')),
     leaderElection: {
       enabled: values['no-leader-elect'] ? false : ((values['leader-elect'] as boolean | undefined) ?? true),
       namespace: str('leader-election-namespace') ?? clusterResourceNamespace,

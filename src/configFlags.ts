@@ -103,6 +103,10 @@ export const FLAGS = {
     help: 'TLS certificate (PEM) of the verification server; reloaded when it changes. Unset: no server',
   },
   'tls-key-file': { type: 'string', help: 'TLS private key (PEM) of the verification server' },
+  'metrics-port': {
+    type: 'string',
+    help: 'port of the Prometheus metrics endpoint (HTTP, /metrics; default 9402; "off" to disable)',
+  },
   'introspection-caller-qps': {
     type: 'string',
     help: 'introspection requests per second per caller identity (default 500; burst twice that)',

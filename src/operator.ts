@@ -27,6 +27,8 @@ import { IssuerRuntimes } from './issuers/runtimes.ts';
 import { credentialSources } from './kube/credentialSources.ts';
 import { issuerWriter } from './kube/issuerWriter.ts';
 import { policyWriter } from './kube/policyWriter.ts';
+import { createMetrics, type Metrics } from './metrics/metrics.ts';
+import { startMetricsServer, type MetricsServer } from './metrics/server.ts';
 import { policyIssuer } from './controllers/tokenPolicy/gather.ts';
 import { secretPort } from './kube/secretPort.ts';
 import { Applier } from './kube/apply.ts';
@@ -68,6 +70,10 @@ export interface Operator {
   readonly ready: Promise<void>;
   /** The verification server once it listens (on every replica); undefined when it is off. */
   readonly verifyServer: Promise<VerifyServer | undefined>;
+  /** This instance's metrics (served by the metrics server when it runs). */
+  readonly metrics: Metrics;
+  /** The metrics server once it listens; undefined when it is off. */
+  readonly metricsServer: Promise<MetricsServer | undefined>;
   stop(): Promise<void>;
 }
 
@@ -199,6 +205,7 @@ export function startOperator(options: OperatorOptions): Operator {
     clock,
   });
   const spreadMs = resyncSpreadMs(resync);
+  const metrics = createMetrics({ processMetrics: config.metrics !== undefined });
   const policyWrites = policyWriter(applier);
   const issuerResolver = new CachedIssuerResolver(
     (ref, ns) =>
@@ -300,6 +307,9 @@ export function startOperator(options: OperatorOptions): Operator {
     policy: (key) => policies.get(`${key.namespace}/${key.name}`),
     policies: policyWatch,
     cachesSynced: manager.cachesSynced,
+    metrics,
+    replica: config.leaderElection.identity,
+    writeUsage: (policy, usage) => policyWrites.applyUsage(policy, usage, config.leaderElection.identity),
     exchange: {
       random: (n) => randomBytes(n),
       events,
@@ -308,10 +318,16 @@ export function startOperator(options: OperatorOptions): Operator {
       ...(options.afterExchangeRecorded ? { afterRecorded: options.afterExchangeRecorded } : {}),
     },
   });
+  const metricsServer = config.metrics
+    ? startMetricsServer({ port: config.metrics.port, registry: metrics.registry, log })
+    : undefined;
   return {
     ready,
     verifyServer: verification.server,
+    metrics,
+    metricsServer: metricsServer ?? Promise.resolve(undefined),
     stop: async () => {
+      await (await metricsServer?.catch(() => undefined))?.close();
       await verification.stop();
       await manager.stop();
       runtimes.closeAll();

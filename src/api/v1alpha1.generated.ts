@@ -372,6 +372,36 @@ export interface TokenPolicyStatus {
    */
   versions?: TokenVersion[];
   /**
+   * How the verification server saw this policy's live tokens presented (introspection and the
+   * token endpoint), per version and per replica that saw them: when last, how often since
+   * that replica started, and by whom. Each replica writes its own entries, at most every 10
+   * s.
+   *
+   * Items: One version's use, as one replica saw it.
+   */
+  usage?: {
+    /**
+     * The token version.
+     */
+    version: number;
+    /**
+     * The tokensmith replica that saw it.
+     */
+    replica: string;
+    /**
+     * When a token of this version was last presented.
+     */
+    lastPresentedAt: string;
+    /**
+     * How often, since this replica started.
+     */
+    presentations: number;
+    /**
+     * The callers that presented it, most recent first.
+     */
+    callers?: string[];
+  }[];
+  /**
    * The values of the request annotations last acted on, so each request is handled exactly
    * once.
    */

@@ -56,8 +56,19 @@ export class Applier {
   }
 
   /** Applies the status subresource of a custom resource; `body` holds apiVersion, kind, name and status. */
-  async applyStatus(ref: CustomResourceRef, body: Record<string, unknown>): Promise<void> {
-    await this.patchCustom('writing the status of', ref, body, PatchStrategy.ServerSideApply, true);
+  async applyStatus(
+    ref: CustomResourceRef,
+    body: Record<string, unknown>,
+    fieldManager: string = FIELD_MANAGER,
+  ): Promise<void> {
+    await this.patchCustom(
+      'writing the status of',
+      ref,
+      body,
+      PatchStrategy.ServerSideApply,
+      true,
+      fieldManager,
+    );
   }
 
   /** One patch of a custom resource (or its status subresource), through the limiter. */
@@ -67,6 +78,7 @@ export class Applier {
     body: Record<string, unknown>,
     strategy: PatchStrategy,
     status: boolean,
+    fieldManager: string = FIELD_MANAGER,
   ): Promise<void> {
     const what = `${doing} ${ref.plural} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`;
     const options = setHeaderOptions('Content-Type', strategy);
@@ -76,7 +88,7 @@ export class Applier {
       plural: ref.plural,
       name: ref.name,
       body,
-      ...(strategy === PatchStrategy.ServerSideApply ? { fieldManager: FIELD_MANAGER, force: true } : {}),
+      ...(strategy === PatchStrategy.ServerSideApply ? { fieldManager, force: true } : {}),
     };
     const namespace = ref.namespace;
     try {

@@ -23,7 +23,9 @@ import type { AnyIssuer } from '../issuers/identity.ts';
 import type { CallerAuthenticator, Caller } from '../kube/tokenReview.ts';
 import type { Logger } from '../log.ts';
 import type { Clock, ObjectKey, TokenStore } from '../ports.ts';
+import { parseDuration } from '../core/duration.ts';
 import { TokenBuckets } from '../util/rateLimiter.ts';
+import type { UsageMonitor } from './usage.ts';
 import { withRequestGroup } from '../util/requestGroup.ts';
 import { json as jsonAnswer, type Answer, type VerifyRequest } from './server.ts';
 import { safeErrorFields } from '../errors.ts';
@@ -109,6 +111,8 @@ export interface IntrospectionDeps {
   log: Logger;
   /** Where the audit lines go (log.ts auditLogger); default `log`. */
   auditLog?: Logger;
+  /** Where what is presented is reported (usage.ts). */
+  usage?: UsageMonitor;
   callers: CallerAuthenticator;
   /** A policy from the caches; undefined once it is deleted. */
   policy(key: ObjectKey): TokenPolicy | undefined;
@@ -213,6 +217,7 @@ export class Introspection {
           )
         : cached.facts;
     const answer = facts ? this.answer(issuer, caller, facts) : undefined;
+    if (!facts) this.deps.usage?.unknownToken(issuer, caller.username);
     this.audit(caller, fingerprintOfHash(hash), answer ? 'active' : 'inactive', facts);
     return answer ? json(200, answer) : INACTIVE;
   }
@@ -274,10 +279,20 @@ export class Introspection {
     const policy = this.deps.policy(facts.policy);
     if (!policy || policy.metadata?.uid !== facts.policyUid || policy.metadata.deletionTimestamp)
       return undefined;
-    if (!isConsumer(policy, caller)) return undefined;
     const v = facts.version;
-    const live = liveToken(v, facts.kind, facts.hash, this.deps.clock.now());
-    if (!live) return undefined;
+    const fingerprint = fingerprintOfHash(facts.hash);
+    if (!isConsumer(policy, caller)) {
+      this.deps.usage?.signal(policy, 'NotAConsumer', caller.username, fingerprint, v.version);
+      return undefined;
+    }
+    const now = this.deps.clock.now();
+    const live = liveToken(v, facts.kind, facts.hash, now);
+    if (!live) {
+      const signal = notLiveSignal(v, facts.kind, facts.hash, now);
+      if (signal) this.deps.usage?.signal(policy, signal, caller.username, fingerprint, v.version);
+      return undefined;
+    }
+    this.deps.usage?.presented(policy, v, caller.username, fingerprint, overlapOf(policy));
     const seconds = (ms: number) => Math.floor(ms / 1000);
     return {
       active: true,
@@ -316,6 +331,35 @@ export class Introspection {
       },
       'introspection',
     );
+  }
+}
+
+/**
+ * Why a token tokensmith knows is not live, as a usage signal: past its expiry, or revoked (its
+ * version, its grant, or spent); nothing for one not valid yet.
+ */
+export function notLiveSignal(
+  v: TokenVersionRecord,
+  kind: TokenIndexKind,
+  hash: string,
+  now: Date,
+): 'RevokedTokenPresented' | 'ExpiredTokenPresented' | undefined {
+  const t = now.getTime();
+  const grantToken = kind === 'grantToken' ? v.grant?.tokens.find((x) => x.hash === hash) : undefined;
+  const expiresAt =
+    kind === 'token' ? v.expiresAt : kind === 'grantToken' ? grantToken?.expiresAt : v.refreshExpiresAt;
+  if (Date.parse(expiresAt ?? '') <= t) return 'ExpiredTokenPresented';
+  const issuedAt = kind === 'grantToken' ? grantToken?.issuedAt : v.issuedAt;
+  if (Date.parse(issuedAt ?? '') > t) return undefined;
+  return 'RevokedTokenPresented';
+}
+
+/** The policy's overlap, for the stale-consumer signal (0 when its spec does not parse). */
+function overlapOf(policy: TokenPolicy): number {
+  try {
+    return policy.spec.rotation?.overlap ? parseDuration(policy.spec.rotation.overlap) : 0;
+  } catch {
+    return 0;
   }
 }
 

@@ -17,6 +17,9 @@ import type { Clock, ObjectKey, RequestLimiter } from '../ports.ts';
 import { issuerVaults } from '../vault/issuerVault.ts';
 import { Introspection } from './introspect.ts';
 import { TokenEndpoint, type TokenEndpointDeps } from './tokenEndpoint.ts';
+import { UsageMonitor, type UsageDeps } from './usage.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import { PolicyChanges } from '../kube/policyChanges.ts';
 import { JwksSource } from './jwksSource.ts';
 import { issuerRoutes } from './routes.ts';
 import { startVerifyServer, type VerifyServer } from './server.ts';
@@ -40,6 +43,10 @@ export function startVerification(options: {
   cachesSynced: Promise<void>;
   /** What the token endpoint needs beyond introspection's (see TokenEndpointDeps). */
   exchange: Pick<TokenEndpointDeps, 'resolve' | 'events' | 'annotate' | 'random' | 'afterRecorded'>;
+  metrics: Metrics;
+  /** This replica's name, and how it writes its status.usage entries. */
+  replica: string;
+  writeUsage: UsageDeps['writeUsage'];
 }): Verification {
   const { config, clock, log, runtimes } = options;
   if (!config) return { server: Promise.resolve(undefined), stop: () => Promise.resolve() };
@@ -53,12 +60,25 @@ export function startVerification(options: {
     limiter: options.kubeLimiter,
     clock,
   });
-  // What both endpoints need: the caller's identity, the policy caches and the issuer's store.
+  const usage = new UsageMonitor({
+    clock,
+    log: auditLog,
+    events: options.exchange.events,
+    metrics: options.metrics,
+    replica: options.replica,
+    writeUsage: options.writeUsage,
+    policy: (namespace, name) => options.policy({ namespace, name }),
+    ...(config.usageFlushMs === undefined ? {} : { flushMs: config.usageFlushMs }),
+  });
+  usage.start();
+  // What both endpoints need: the caller's identity, the policy caches, the issuer's store, and
+  // where usage is reported.
   const common = {
     clock,
     log,
     auditLog,
     callers,
+    usage,
     policy: options.policy,
     store: async (issuer: AnyIssuer) => (await runtimes.get(issuer)).store,
   };
@@ -74,13 +94,25 @@ export function startVerification(options: {
     callerQps: Math.max(1, config.callerQps / 10),
     ...options.exchange,
   });
+  // The replicas' own usage writes change nothing about a token.
+  const changes = new PolicyChanges();
   const dropCached = (policy: TokenPolicy) => {
+    if (!changes.changed(policy)) return;
     introspection.policyChanged({
       namespace: policy.metadata?.namespace ?? '',
       name: policy.metadata?.name ?? '',
     });
   };
-  options.policies.add({ onChange: dropCached, onDelete: dropCached });
+  options.policies.add({
+    onChange: dropCached,
+    onDelete: (policy) => {
+      changes.forget(policy);
+      introspection.policyChanged({
+        namespace: policy.metadata?.namespace ?? '',
+        name: policy.metadata?.name ?? '',
+      });
+    },
+  });
   let reported = 0;
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
@@ -118,6 +150,7 @@ export function startVerification(options: {
     server,
     async stop() {
       clearInterval(statsTimer);
+      await usage.stop();
       loopDelay.disable();
       await (await server.catch(() => undefined))?.close();
     },

@@ -44,6 +44,7 @@ import type { Logger } from '../log.ts';
 import type { Clock, ObjectKey, TokenStore } from '../ports.ts';
 import { TokenBuckets } from '../util/rateLimiter.ts';
 import { isConsumer } from './introspect.ts';
+import type { UsageMonitor } from './usage.ts';
 import { json as jsonAnswer, type Answer, type VerifyRequest } from './server.ts';
 
 /** How often a lost check-and-set race with another writer (not an exchange) is tried again. */
@@ -74,6 +75,8 @@ export interface TokenEndpointDeps {
   annotate(policy: TokenPolicy, annotations: Record<string, string>): Promise<void>;
   /** Exchanges per second per caller (burst twice that). */
   callerQps: number;
+  /** Where what is presented is reported (usage.ts). */
+  usage?: UsageMonitor;
   /** For crash-safety tests: called right after an exchange is recorded, before the answer. */
   afterRecorded?: () => void;
 }
@@ -199,7 +202,11 @@ export class TokenEndpoint {
         return invalid('the refresh token is not known', { ...where, why: 'not recorded' });
       }
       const decision = decideExchange({ version, hash, caller: caller.username, now: this.deps.clock.now() });
-      if (decision.kind === 'invalid') return invalid(decision.why, { ...where, why: decision.why });
+      if (decision.kind === 'invalid') {
+        const signal = decision.why.includes('expired') ? 'ExpiredTokenPresented' : 'RevokedTokenPresented';
+        this.deps.usage?.signal(policy, signal, caller.username, seen.fingerprint, entry.version);
+        return invalid(decision.why, { ...where, why: decision.why });
+      }
       if (decision.kind === 'conflict') {
         return invalid('the refresh token was redeemed by another request at the same moment', {
           ...where,
@@ -207,6 +214,13 @@ export class TokenEndpoint {
         });
       }
       if (decision.kind === 'replay') {
+        this.deps.usage?.signal(
+          policy,
+          'RefreshTokenReplayed',
+          caller.username,
+          seen.fingerprint,
+          entry.version,
+        );
         const done = await this.replay(store, stored, version, policy, caller, where);
         if (done === 'conflict') {
           if (attempt < ATTEMPTS) continue;
@@ -250,6 +264,13 @@ export class TokenEndpoint {
         });
       }
       this.deps.afterRecorded?.();
+      this.deps.usage?.presented(
+        policy,
+        version,
+        caller.username,
+        seen.fingerprint,
+        overlapMs(resolved.settings),
+      );
       // A retry revoked the pair of the lost answer: other replicas may have cached it as live.
       if (decision.kind === 'retry') await this.notify(policy, version.version);
       return {
@@ -390,6 +411,8 @@ export class TokenEndpoint {
     return 'done';
   }
 }
+
+const overlapMs = (settings: PolicySettings) => settings.overlapMs;
 
 /** Whether the version holds the refresh token the index entry says. */
 function holds(version: TokenVersionRecord, entry: TokenIndexEntry, hash: string): boolean {

@@ -82,6 +82,7 @@ export function testConfig(overrides: {
       identity: uniqueName('test'),
     },
     verify: undefined,
+    metrics: undefined,
   };
 }
 

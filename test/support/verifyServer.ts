@@ -106,7 +106,7 @@ export function introspectAt(
 
 /** The controller's verification-server settings for `tls`, on a free port. */
 export function verifyConfig(tls: VerifyTls, callerQps = 50) {
-  return { port: 0, certFile: tls.certFile, keyFile: tls.keyFile, callerQps };
+  return { port: 0, certFile: tls.certFile, keyFile: tls.keyFile, callerQps, usageFlushMs: 500 };
 }
 
 /**

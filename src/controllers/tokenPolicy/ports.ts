@@ -17,6 +17,12 @@ export interface PolicyWriter {
   applyStatus(policy: TokenPolicy, status: TokenPolicyStatus): Promise<void>;
   /** Adds or removes tokensmith's finalizer. */
   setFinalizer(policy: TokenPolicy, present: boolean): Promise<void>;
+  /** Applies this replica's entries of status.usage (a field manager of the replica's own). */
+  applyUsage(
+    policy: TokenPolicy,
+    usage: NonNullable<TokenPolicyStatus['usage']>,
+    replica: string,
+  ): Promise<void>;
   /** Merges annotations into the policy (tokensmith's notices, e.g. a replayed refresh token). */
   annotate(policy: TokenPolicy, annotations: Record<string, string>): Promise<void>;
 }

@@ -12,6 +12,7 @@ import { issuerKeyOf, policyKeyOf, policyKeys, type PolicyKey } from '../../mana
 import type { ControllerSetup, Manager, Queue } from '../../manager/manager.ts';
 import type { Watch } from '../../manager/watch.ts';
 import type { ObjectKey } from '../../ports.ts';
+import { PolicyChanges } from '../../kube/policyChanges.ts';
 import { IssuerRefIndex } from './issuerIndex.ts';
 import { TokenPolicyReconciler, type PolicyReconcilerDeps } from './reconciler.ts';
 
@@ -35,13 +36,16 @@ export function setupPolicyController(mgr: Manager, setup: PolicyControllerSetup
     reconcile: (key) => reconciler.reconcile(key),
   });
   const index = new IssuerRefIndex();
+  // The replicas' usage writes (status.usage) are no reason to reconcile.
+  const changes = new PolicyChanges();
   setup.policies.add({
     onChange: (policy) => {
       index.set(policy);
-      queue.add(policyKeyOf(policy));
+      if (changes.changed(policy)) queue.add(policyKeyOf(policy));
     },
     onDelete: (policy) => {
       index.delete(policy);
+      changes.forget(policy);
       queue.add(policyKeyOf(policy));
     },
     onResync: (policy) => {

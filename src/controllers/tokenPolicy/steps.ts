@@ -14,7 +14,6 @@ import { desiredSecretData, type PolicyIdentity } from '../../core/secretData.ts
 import type { PolicySettings } from '../../core/settings.ts';
 import {
   emptyRecord,
-  newlyRevokedHashes,
   withActivated,
   withHandled,
   withMinted,
@@ -125,7 +124,7 @@ export class StepExecutor {
   }
 
   private async prune(versions: number[], ctx: StepContext): Promise<StepResult> {
-    // Revoked versions left the index when revoked; an expired one leaves it now (idempotent).
+    // A pruned version leaves the index (revoked or expired; deleting a missing entry succeeds).
     const record = recordOf(ctx);
     await dropFromIndex(
       ctx.issuer,
@@ -135,14 +134,13 @@ export class StepExecutor {
   }
 
   /**
-   * Writes `next` with check-and-set, then drops the index entries of the versions it newly
-   * revokes: a crash in between leaves an entry that points at a revoked version (still answered
-   * as revoked) until the next prune.
+   * Writes `next` with check-and-set. A revoked version keeps its index entries until it is
+   * pruned, so a revoked token that is presented is recognised as such (answered inactive, and a
+   * usage signal naming who presented it) rather than as an unknown one.
    */
   private async writeRecord(ctx: StepContext, next: PolicyTokenRecord): Promise<StepResult> {
     const key = { namespace: ctx.identity.namespace, name: ctx.identity.name };
     const casVersion = await ctx.issuer.store.write(key, next, ctx.stored?.casVersion ?? 0);
-    await dropFromIndex(ctx.issuer, newlyRevokedHashes(ctx.record, next));
     return { stored: { value: next, casVersion } };
   }
 }

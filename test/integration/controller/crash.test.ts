@@ -84,8 +84,8 @@ async function indexEntries(namespace: string, name: string): Promise<string[]> 
 /** What the index must hold for a record: one entry per token and refresh token, nothing else. */
 /** The index entries a record implies: one per token of a version not revoked (revoked means gone). */
 function expectedIndex(record: PolicyTokenRecord): string[] {
+  // Every recorded version, revoked ones included, until it is pruned.
   return record.versions
-    .filter((v) => v.state !== 'revoked')
     .flatMap((v) => [
       `${v.tokenHash} token ${v.version}`,
       ...(v.refreshTokenHash ? [`${v.refreshTokenHash} refreshToken ${v.version}`] : []),
