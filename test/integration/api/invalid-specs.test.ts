@@ -557,7 +557,11 @@ describe('the API server accepts valid specs and applies the defaults', () => {
       metadata: { name: uniqueName('full') },
       spec,
     });
-    expect(stored.spec).toEqual({ ...spec, rotation: { ...spec.rotation, historyLimit: 3 } });
+    expect(stored.spec).toEqual({
+      ...spec,
+      rotation: { ...spec.rotation, historyLimit: 3 },
+      onSuspiciousUse: 'alert',
+    });
   });
 
   it('a minimal ClusterTokenIssuer, with signing and guardrail defaults', async () => {
