@@ -75,6 +75,17 @@ async function signalCount(signal: string, name: string, ns = namespace): Promis
   return Number(line?.split(' ').at(-1) ?? 0);
 }
 
+/** The counter and the audit line of `signal` about `name` (a policy here, or the issuer). */
+async function expectCountedAndAudited(signal: string, name: string, ns = namespace): Promise<void> {
+  expect(await signalCount(signal, name, ns), `${signal} counter`).toBeGreaterThanOrEqual(1);
+  const target = ns ? `"policy":"${ns}/${name}"` : `"issuer":"${name}"`;
+  const audited = operator
+    .logs()
+    .split('\n')
+    .some((l) => l.includes('"audit":"usage"') && l.includes(`"signal":"${signal}"`) && l.includes(target));
+  expect(audited, `${signal} audit line`).toBe(true);
+}
+
 async function policyEvents(name: string): Promise<string[]> {
   return eventsAbout(namespace, (await readPolicy(namespace, name))?.metadata?.uid);
 }
@@ -127,7 +138,7 @@ describe('usage signals', () => {
           `a revoked token was presented: \\d+ times? in the last 0.5s, by system:serviceaccount:${namespace}:orders-api \\(\\d+\\); tokens sha256:[0-9a-f]{12} \\(version 1\\)`,
         ),
       );
-    expect(await signalCount('RevokedTokenPresented', 'revoked')).toBeGreaterThanOrEqual(1);
+    await expectCountedAndAudited('RevokedTokenPresented', 'revoked');
     expect(operator.logs()).toMatch(
       /"audit":"usage","signal":"RevokedTokenPresented","caller":"system:serviceaccount:[^"]+:orders-api","policy":"[^"]+\/revoked"/,
     );
@@ -142,6 +153,7 @@ describe('usage signals', () => {
       })
       .toContain(`by system:serviceaccount:${outsiders}:outsider (1)`);
     expect(await signalCount('NotAConsumer', 'private')).toBe(1);
+    await expectCountedAndAudited('NotAConsumer', 'private');
   });
 
   it('a spent refresh token replayed', async () => {
@@ -183,6 +195,7 @@ describe('usage signals', () => {
       )
       .toContain(`by system:serviceaccount:${namespace}:orders-api`);
     expect(await signalCount('UnknownTokenBurst', issuer, '')).toBe(1);
+    await expectCountedAndAudited('UnknownTokenBurst', issuer, '');
   });
 
   it('a retiring token still presented in the last quarter of its overlap names the stale consumer; status shows usage', async () => {
@@ -216,6 +229,7 @@ describe('usage signals', () => {
       .toContain(
         `has not picked up the new token: 1 time in the last 0.5s, by system:serviceaccount:${namespace}:orders-api (1)`,
       );
+    await expectCountedAndAudited('RetiringTokenPresented', 'overlapping');
     // status.usage: version 1 presented three times, by the consumer.
     await expect
       .poll(
@@ -261,7 +275,7 @@ describe('usage signals', () => {
         { timeout: 5_000 },
       )
       .toContain('an expired token was presented');
-    expect(await signalCount('ExpiredTokenPresented', 'expiring')).toBeGreaterThanOrEqual(1);
+    await expectCountedAndAudited('ExpiredTokenPresented', 'expiring');
   });
 
   it('puts no token in any Event, log line or metric', async () => {
