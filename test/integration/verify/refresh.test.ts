@@ -15,6 +15,7 @@ import { createNamespace } from '../../support/environment.ts';
 import { enableEngine, type TestOperator } from '../../support/operator.ts';
 import { jwt, onIssuer, scopes, tokenPolicy, withRefresh } from '../../support/policies.ts';
 import {
+  annotateObject,
   createPolicy,
   createReadyClusterIssuer,
   eventsAbout,
@@ -288,6 +289,28 @@ describe('the token endpoint', () => {
       `${trials} races of two replicas: ${trials} single successes, ${conflicts} losers answered as a conflict`,
     );
     expect((await redeem(refresh)).status).toBe(200);
+  });
+
+  it('revokes what a grant issued with its version: revoke=current covers exchanged tokens', async () => {
+    const secret = await issued('revoked-version');
+    const one = await redeem(secret.REFRESH_TOKEN ?? '');
+    expect(one.status).toBe(200);
+    expect(await active(String(one.json.access_token), 1)).toBe(true);
+    await annotateObject(
+      { plural: 'tokenpolicies', namespace, name: 'revoked-version' },
+      { 'tokensmith.dev/revoke': 'current' },
+    );
+    for (const i of [0, 1]) {
+      await expect.poll(() => active(String(one.json.access_token), i), { timeout: 15_000 }).toBe(false);
+    }
+    expect(await redeem(String(one.json.refresh_token))).toMatchObject({
+      status: 400,
+      json: { error: 'invalid_grant' },
+    });
+    // The replacement's own refresh token starts a grant of its own.
+    const replaced = await secretData(namespace, 'revoked-version');
+    expect(replaced?.REFRESH_TOKEN).not.toBe(secret.REFRESH_TOKEN);
+    expect((await redeem(replaced?.REFRESH_TOKEN ?? '')).status).toBe(200);
   });
 
   it('answers the errors of RFC 6749 §5.2', async () => {
