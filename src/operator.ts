@@ -91,9 +91,11 @@ export function startOperator(options: OperatorOptions): Operator {
     relistIntervalMs: config.relistIntervalMs,
   };
   const resync = config.resyncPeriodMs;
+  const metrics = createMetrics({ processMetrics: config.metrics !== undefined });
   const manager = new Manager({
     clock,
     log,
+    metrics,
     ...(config.leaderElection.enabled
       ? { elector: new LeaderElector(kubeConfig, { ...config.leaderElection, clock, log }) }
       : {}),
@@ -203,9 +205,9 @@ export function startOperator(options: OperatorOptions): Operator {
     limiter: vaultLimiter,
     log,
     clock,
+    metrics,
   });
   const spreadMs = resyncSpreadMs(resync);
-  const metrics = createMetrics({ processMetrics: config.metrics !== undefined });
   const policyWrites = policyWriter(applier);
   const issuerResolver = new CachedIssuerResolver(
     (ref, ns) =>
@@ -227,6 +229,7 @@ export function startOperator(options: OperatorOptions): Operator {
     deps: {
       clock,
       log,
+      metrics,
       random: (n) => randomBytes(n),
       policies: { get: (key) => policies.get(`${key.namespace}/${key.name}`) },
       issuers: issuerResolver,
@@ -318,8 +321,24 @@ export function startOperator(options: OperatorOptions): Operator {
       ...(options.afterExchangeRecorded ? { afterRecorded: options.afterExchangeRecorded } : {}),
     },
   });
+  let cachesSynced = false;
+  void manager.cachesSynced.then(() => {
+    cachesSynced = true;
+  });
+  metrics.observe({
+    policies: () => policies.list(),
+    issuers: () => [...(clusterIssuers?.list() ?? []), ...tokenIssuers.list()],
+    queues: () => manager.queueStats(),
+    leading: () => manager.leading,
+  });
   const metricsServer = config.metrics
-    ? startMetricsServer({ port: config.metrics.port, registry: metrics.registry, log })
+    ? startMetricsServer({
+        port: config.metrics.port,
+        registry: metrics.registry,
+        log,
+        ready: () => cachesSynced,
+        problems: () => manager.watchProblems(),
+      })
     : undefined;
   return {
     ready,

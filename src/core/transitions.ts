@@ -2,7 +2,6 @@
  * Pure transitions of a policy's Vault record, one per plan step. Each returns a new record;
  * the reconciler writes it with check-and-set, so a lost race is retried from fresh state.
  */
-import { grantHashes } from './grants.ts';
 import type { HandledRequests, PolicyTokenRecord, TokenVersionRecord } from './records.ts';
 
 /**
@@ -109,20 +108,4 @@ export function emptyRecord(
   issuer: PolicyTokenRecord['issuer'],
 ): PolicyTokenRecord {
   return { policy, issuer, currentVersion: 0, lastVersion: 0, versions: [] };
-}
-
-/**
- * The index keys (token and refresh-token hashes) of versions that `after` revokes and `before`
- * did not: they leave the lookup index in the same pass as the revocation.
- */
-export function newlyRevokedHashes(
-  before: PolicyTokenRecord | undefined,
-  after: PolicyTokenRecord,
-): string[] {
-  const wasRevoked = new Set(
-    (before?.versions ?? []).filter((v) => v.state === 'revoked').map((v) => v.version),
-  );
-  return after.versions
-    .filter((v) => v.state === 'revoked' && !wasRevoked.has(v.version))
-    .flatMap((v) => [v.tokenHash, ...(v.refreshTokenHash ? [v.refreshTokenHash] : []), ...grantHashes(v)]);
 }

@@ -3,6 +3,7 @@
  * the issuer changes (new generation) or its credentials stop working. Clients of replaced
  * issuers are closed.
  */
+import type { Metrics } from '../metrics/metrics.ts';
 import type { Config } from '../config.ts';
 import { isTokensmithError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -42,6 +43,7 @@ export class IssuerRuntimes {
   private readonly log: Logger;
   private readonly clock: Clock;
   /** One breaker per Vault address, shared by every issuer that names it. */
+  private readonly metrics: Metrics | undefined;
   private readonly breakers: VaultBreakers;
 
   /** `clock` (default the system clock) dates the keys the kv backend makes. */
@@ -51,8 +53,11 @@ export class IssuerRuntimes {
     limiter: (address: string) => RequestLimiter;
     log: Logger;
     clock?: Clock;
+    /** Where Vault requests are counted and timed. */
+    metrics?: Metrics;
   }) {
     this.config = options.config;
+    this.metrics = options.metrics;
     this.sources = options.sources;
     this.limiter = options.limiter;
     this.log = options.log;
@@ -118,6 +123,7 @@ export class IssuerRuntimes {
       logger: log,
       timeoutMs: this.config.vault.timeoutMs,
       breaker: this.breakers,
+      ...(this.metrics ? { metrics: this.metrics } : {}),
     });
     const mount = issuer.spec.vault?.mount ?? this.config.vault.kvMount;
     const pathPrefix =

@@ -71,6 +71,8 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
   let run = 0; // the current run's number; events from other runs are ignored
   let current: { run: number; lw: ListWatch<T>; startedAt: number } | undefined;
   let failures = 0;
+  /** Since when no run has listed successfully after a failure (undefined: it is up). */
+  let downSince: number | undefined;
   let restarts = 0;
   let relists = 0;
   let listMismatches = 0;
@@ -143,6 +145,7 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
       'listed the collection',
     );
     synced.open();
+    downSince = undefined;
     return { metadata: { resourceVersion: listed.resourceVersion }, items };
   };
 
@@ -212,6 +215,7 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
     const healthyFor = current ? clock.now().getTime() - current.startedAt : 0;
     if (healthyFor > restartBackoff.maxMs) failures = 0;
     failures += 1;
+    downSince ??= clock.now().getTime();
     const retryInMs = backoffDelay(failures, restartBackoff, random);
     logger.warn(
       { informer: path, attempt: failures, retryInMs, err: kubeErrorFields(err) },
@@ -283,6 +287,9 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
       [...cache.values()].filter((obj) => namespace === undefined || obj.metadata?.namespace === namespace),
     get restarts() {
       return restarts;
+    },
+    get downForMs() {
+      return downSince === undefined ? 0 : clock.now().getTime() - downSince;
     },
     get relists() {
       return relists;

@@ -76,6 +76,8 @@ export interface ResourceInformer<T extends KubernetesObject> {
   list(namespace?: string): T[];
   /** Times a failed run was restarted (a counter, for metrics). */
   readonly restarts: number;
+  /** How long the watch has been failing without a successful list since (0 while it is up). */
+  readonly downForMs: number;
   /** Lists applied to the cache (a counter: first sync, restarts, watchdog, 410 Gone). */
   readonly relists: number;
   /** Lists that held a different number of objects than the API server announced (a counter). */

@@ -33,6 +33,8 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
   const groupOf = options.groupOf ?? (() => '');
   const readyByGroup = new Map<string, Set<string>>(); // groups with ready keys, in turn order
   const inFlightByGroup = new Map<string, number>();
+  /** When each ready key became ready (for onTaken). */
+  const readyAt = new Map<string, number>();
   const waiting = new DueHeap(); // due later
   const processing = new Set<string>();
   const dirty = new Map<string, number>(); // processing keys asked for again: earliest due time
@@ -98,6 +100,7 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
   const makeReady = (key: string) => {
     if (ready.has(key)) return;
     ready.add(key);
+    readyAt.set(key, now());
     const group = groupOf(key);
     let keys = readyByGroup.get(group);
     if (!keys) {
@@ -130,6 +133,9 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
     readyByGroup.delete(group);
     if (keys.size > 0) readyByGroup.set(group, keys); // to the back of the turn order
     ready.delete(key.value);
+    const since = readyAt.get(key.value);
+    readyAt.delete(key.value);
+    if (since !== undefined) options.onTaken?.(now() - since);
     return key.value;
   };
 
@@ -236,6 +242,7 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
         timer?.cancel();
         timer = undefined;
         ready.clear();
+        readyAt.clear();
         readyByGroup.clear();
         waiting.clear();
         dirty.clear();

@@ -36,6 +36,8 @@ export interface WorkQueueOptions {
   groupOf?: (key: string) => string;
   /** Keys of one group in flight at most while other groups wait. Default: the concurrency. */
   maxInFlightPerGroup?: number;
+  /** Told how long each key waited, from due to taken by a worker (for the latency metric). */
+  onTaken?: (waitedMs: number) => void;
 }
 
 /** Options of start(). */

@@ -14,6 +14,7 @@ import type { LeaderElector } from '../kube/leaderElection.ts';
 import type { Logger } from '../log.ts';
 import type { Clock } from '../ports.ts';
 import type { KeyCodec } from './keys.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 
 export interface ControllerOptions<K> {
   name: string;
@@ -60,6 +61,8 @@ export class Manager {
   private readonly controllers: Registered[] = [];
   private readonly synced: (() => void)[] = [];
   private stopped = false;
+  private working = false;
+  private readonly metrics: Pick<Metrics, 'reconciles' | 'reconcileDuration' | 'queueLatency'> | undefined;
 
   constructor(options: {
     clock: Clock;
@@ -67,11 +70,41 @@ export class Manager {
     elector?: LeaderElector;
     /** Called when the Lease is lost; default: stop(). */
     onLostLeadership?: () => void;
+    /** Where reconciles and queue waits are counted and timed. */
+    metrics?: Pick<Metrics, 'reconciles' | 'reconcileDuration' | 'queueLatency'>;
   }) {
     this.clock = options.clock;
     this.log = options.log;
     this.elector = options.elector;
     this.onLostLeadership = options.onLostLeadership;
+    this.metrics = options.metrics;
+  }
+
+  /** Whether this replica does the work now: it leads (or runs without election) and started. */
+  get leading(): boolean {
+    return this.working;
+  }
+
+  /** Why this replica is not healthy: watches failing for longer than `downMs` (empty: healthy). */
+  watchProblems(downMs = 60_000): string[] {
+    return this.informers
+      .map((informer, i) => ({ i, down: informer.downForMs }))
+      .filter(({ down }) => down > downMs)
+      .map(
+        ({ i, down }) =>
+          `watch ${i + 1} of ${this.informers.length} has failed for ${Math.round(down / 1000)}s`,
+      );
+  }
+
+  /** Each controller's queue figures, for the metrics. */
+  queueStats(): { name: string; depth: number; scheduled: number; inFlight: number; retries: number }[] {
+    return this.controllers.map(({ name, queue }) => ({
+      name,
+      depth: queue.depth,
+      scheduled: queue.scheduled,
+      inFlight: queue.inFlight,
+      retries: queue.retries,
+    }));
   }
 
   addInformer<T extends KubernetesObject>(informer: ResourceInformer<T>): ResourceInformer<T> {
@@ -86,12 +119,38 @@ export class Manager {
       logger: this.log,
       groupOf: (text) => keys.group(keys.decode(text)),
       maxInFlightPerGroup: options.maxInFlightPerGroup ?? Math.max(1, options.concurrency - 1),
+      ...(this.metrics
+        ? {
+            onTaken: (waitedMs: number) => {
+              this.metrics?.queueLatency.observe({ name: options.name }, waitedMs / 1000);
+            },
+          }
+        : {}),
     });
+    const metrics = this.metrics;
+    const reconcile = metrics
+      ? async (key: K) => {
+          const started = performance.now();
+          try {
+            const result = await options.reconcile(key);
+            metrics.reconciles.inc({ controller: options.name, result: 'success' });
+            return result;
+          } catch (err) {
+            metrics.reconciles.inc({ controller: options.name, result: 'error' });
+            throw err;
+          } finally {
+            metrics.reconcileDuration.observe(
+              { controller: options.name },
+              (performance.now() - started) / 1000,
+            );
+          }
+        }
+      : (key: K) => options.reconcile(key);
     this.controllers.push({
       name: options.name,
       queue,
       start: () => {
-        queue.start(async (text) => (await options.reconcile(keys.decode(text))) ?? {}, {
+        queue.start(async (text) => (await reconcile(keys.decode(text))) ?? {}, {
           concurrency: options.concurrency,
         });
       },
@@ -151,6 +210,7 @@ export class Manager {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.working = false;
     await Promise.all(this.controllers.map((c) => c.queue.shutdown()));
     await Promise.all(this.informers.map((i) => i.stop()));
     await this.elector?.stop();
@@ -159,6 +219,7 @@ export class Manager {
   private async startWork(caches: Promise<void>): Promise<void> {
     await caches;
     if (this.stopped) return;
+    this.working = true;
     for (const controller of this.controllers) controller.start();
   }
 }

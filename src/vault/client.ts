@@ -7,6 +7,7 @@
  * VAULT_NAMESPACE, which node-vault would otherwise honour, have no effect, and node-vault's debug
  * output (which prints request bodies) is switched off.
  */
+import type { Metrics } from '../metrics/metrics.ts';
 import { Agent as PlainAgent } from 'node:http';
 import { Agent } from 'node:https';
 import vault from 'node-vault';
@@ -39,6 +40,8 @@ export interface VaultConnection {
   maxResponseBytes?: number;
   /** Fails requests at once while this server misbehaved recently (see breaker.ts). Default: none. */
   breaker?: VaultBreakerPort;
+  /** Where requests are counted and timed (by operation and status code). */
+  metrics?: Pick<Metrics, 'vaultRequests' | 'vaultDuration'>;
   /** Milliseconds since the epoch, for token TTLs; default Date.now. */
   now?: () => number;
 }
@@ -71,6 +74,7 @@ export class VaultClient {
   private readonly limiter: RequestLimiter | undefined;
   private readonly logger: VaultLogger | undefined;
   private readonly breaker: VaultBreakerPort | undefined;
+  private readonly metrics: Pick<Metrics, 'vaultRequests' | 'vaultDuration'> | undefined;
 
   constructor(connection: VaultConnection) {
     const url = parseAddress(connection.address);
@@ -79,6 +83,7 @@ export class VaultClient {
       typeof connection.limiter === 'function' ? connection.limiter(this.address) : connection.limiter;
     this.logger = connection.logger;
     this.breaker = connection.breaker;
+    this.metrics = connection.metrics;
     const timeout = connection.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const tls = {
       rejectUnauthorized: true,
@@ -206,6 +211,27 @@ export class VaultClient {
       ...(request.body === undefined ? {} : { json: request.body }),
     };
     const breaker = this.breaker;
+    const metrics = this.metrics;
+    const measured = metrics
+      ? async (call: () => Promise<unknown>) => {
+          const started = performance.now();
+          let code = 'error';
+          try {
+            const body = await call();
+            code = '200';
+            return body;
+          } catch (err) {
+            code = String(vaultStatusOf(err) ?? 'error');
+            throw err;
+          } finally {
+            metrics.vaultRequests.inc({ operation: request.operation, code });
+            metrics.vaultDuration.observe(
+              { operation: request.operation },
+              (performance.now() - started) / 1000,
+            );
+          }
+        }
+      : (call: () => Promise<unknown>) => call();
     const run = breaker
       ? async () => {
           breaker.check(this.address);
@@ -221,7 +247,7 @@ export class VaultClient {
           }
         }
       : () => this.raw.request(options) as Promise<unknown>;
-    return this.limiter ? this.limiter.run(run) : run();
+    return this.limiter ? this.limiter.run(() => measured(run)) : measured(run);
   }
 }
 

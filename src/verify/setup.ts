@@ -22,7 +22,7 @@ import type { Metrics } from '../metrics/metrics.ts';
 import { PolicyChanges } from '../kube/policyChanges.ts';
 import { JwksSource } from './jwksSource.ts';
 import { issuerRoutes } from './routes.ts';
-import { startVerifyServer, type VerifyServer } from './server.ts';
+import { startVerifyServer, type Routes, type VerifyServer } from './server.ts';
 
 export interface Verification {
   /** The server once it listens; undefined when it is off (no certificate). */
@@ -139,12 +139,15 @@ export function startVerification(options: {
     keyFile: config.keyFile,
     log,
     ready: () => synced,
-    routes: issuerRoutes({
-      issuers: options.issuers,
-      jwks: new JwksSource({ vaults: issuerVaults(runtimes), clock }),
-      introspect: (issuer, request) => introspection.handle(issuer, request),
-      token: (issuer, request) => tokens.handle(issuer, request),
-    }),
+    routes: counted(
+      issuerRoutes({
+        issuers: options.issuers,
+        jwks: new JwksSource({ vaults: issuerVaults(runtimes), clock }),
+        introspect: (issuer, request) => introspection.handle(issuer, request),
+        token: (issuer, request) => tokens.handle(issuer, request),
+      }),
+      options.metrics,
+    ),
   });
   return {
     server,
@@ -154,5 +157,24 @@ export function startVerification(options: {
       loopDelay.disable();
       await (await server.catch(() => undefined))?.close();
     },
+  };
+}
+
+/** The routes, each request counted by endpoint and status code. */
+function counted(routes: Routes, metrics: Metrics): Routes {
+  return async (request) => {
+    const answer = await routes(request);
+    const path = request.path;
+    const endpoint = path.endsWith('/.well-known/openid-configuration')
+      ? 'discovery'
+      : path.endsWith('/jwks.json')
+        ? 'jwks'
+        : path.endsWith('/introspect')
+          ? 'introspect'
+          : path.endsWith('/token')
+            ? 'token'
+            : 'other';
+    metrics.verifyRequests.inc({ endpoint, code: String(answer?.status ?? 404) });
+    return answer;
   };
 }

@@ -6,7 +6,7 @@
  */
 import type { TokenPolicy } from '../../api/v1alpha1.generated.ts';
 import type { PolicyIdentity } from '../../core/secretData.ts';
-import { newlyRevokedHashes, withAllRevoked } from '../../core/transitions.ts';
+import { withAllRevoked } from '../../core/transitions.ts';
 import { FINALIZER } from '../../api/constants.ts';
 import { TokensmithError, describeFailure, isTokensmithError } from '../../errors.ts';
 import type { IssuerResolver, ResolvedIssuer } from '../../issuers/resolved.ts';
@@ -14,7 +14,8 @@ import type { Logger } from '../../log.ts';
 import type { Clock } from '../../ports.ts';
 import type { EventSink, PolicyWriter } from './ports.ts';
 import type { PolicyReporter } from './report.ts';
-import { dropFromIndex } from './steps.ts';
+import { dropFromIndex, indexKeys } from './steps.ts';
+import type { Metrics } from '../../metrics/metrics.ts';
 
 /** Tries before a record that keeps changing underneath is left to the next retry. */
 const ATTEMPTS = 5;
@@ -25,6 +26,7 @@ export interface FinalizerDeps {
   writer: PolicyWriter;
   events: EventSink;
   report: PolicyReporter;
+  metrics?: Pick<Metrics, 'revocations'>;
 }
 
 /**
@@ -73,8 +75,10 @@ async function revokeAndRelease(
     try {
       const all = withAllRevoked(stored.value, deps.clock.now(), 'PolicyDeleted');
       await issuer.store.write(key, all, stored.casVersion);
-      await dropFromIndex(issuer, newlyRevokedHashes(stored.value, all));
+      // Every version leaves the index now, the ones revoked before too (they stay until pruned).
+      await dropFromIndex(issuer, stored.value.versions.flatMap(indexKeys));
       const count = stored.value.versions.filter((v) => v.state !== 'revoked').length;
+      if (count > 0) deps.metrics?.revocations.inc({ reason: 'PolicyDeleted' }, count);
       deps.events.record(policy, {
         type: 'Normal',
         reason: 'Revoked',

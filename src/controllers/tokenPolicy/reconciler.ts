@@ -5,6 +5,7 @@
  * What blocks minting (a guardrail, an issuer not Ready, a namespace not served) blocks only the
  * mint: every other step still runs, and the status says why no token can be minted.
  */
+import type { Metrics } from '../../metrics/metrics.ts';
 import type { TokenPolicy } from '../../api/v1alpha1.generated.ts';
 import { API_VERSION, FINALIZER, KIND } from '../../api/constants.ts';
 import type { RandomBytes } from '../../core/opaque.ts';
@@ -38,6 +39,8 @@ export interface PolicyReconcilerDeps {
   minRotationIntervalMs?: number;
   /** Called after each executed step; fault-injection tests crash the process here. */
   afterStep?: (step: ExecutableStep) => void;
+  /** Where rotations and revocations are counted. */
+  metrics?: Pick<Metrics, 'rotations' | 'revocations'>;
 }
 
 export interface ReconcileResult {

@@ -4,6 +4,7 @@
  * writes are check-and-set on the version the step was planned from; a lost race throws
  * VaultConflict and the reconciler re-reads and re-plans.
  */
+import type { Metrics } from '../../metrics/metrics.ts';
 import type { V1Secret } from '@kubernetes/client-node';
 import type { TokenPolicy } from '../../api/v1alpha1.generated.ts';
 import type { RandomBytes } from '../../core/opaque.ts';
@@ -49,10 +50,16 @@ export interface StepResult {
 export class StepExecutor {
   private readonly secrets: SecretPort;
   private readonly random: RandomBytes;
+  private readonly metrics: Pick<Metrics, 'rotations' | 'revocations'> | undefined;
 
-  constructor(deps: { secrets: SecretPort; random: RandomBytes }) {
+  constructor(deps: {
+    secrets: SecretPort;
+    random: RandomBytes;
+    metrics?: Pick<Metrics, 'rotations' | 'revocations'>;
+  }) {
     this.secrets = deps.secrets;
     this.random = deps.random;
+    this.metrics = deps.metrics;
   }
 
   execute(step: ExecutableStep, ctx: StepContext): Promise<StepResult> {
@@ -141,7 +148,19 @@ export class StepExecutor {
   private async writeRecord(ctx: StepContext, next: PolicyTokenRecord): Promise<StepResult> {
     const key = { namespace: ctx.identity.namespace, name: ctx.identity.name };
     const casVersion = await ctx.issuer.store.write(key, next, ctx.stored?.casVersion ?? 0);
+    this.count(ctx.record, next);
     return { stored: { value: next, casVersion } };
+  }
+
+  /** Counts the versions this write activated (a rotation, by mint reason) and revoked. */
+  private count(before: PolicyTokenRecord | undefined, after: PolicyTokenRecord): void {
+    if (!this.metrics) return;
+    const was = new Map((before?.versions ?? []).map((v) => [v.version, v.state]));
+    for (const v of after.versions) {
+      if (v.state === was.get(v.version)) continue;
+      if (v.state === 'active') this.metrics.rotations.inc({ reason: v.mintReason ?? 'Unknown' });
+      if (v.state === 'revoked') this.metrics.revocations.inc({ reason: v.revokeReason ?? 'Unknown' });
+    }
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * Invariant 5: no secret material in logs, Events, status or error messages. Runs the controller
- * through issuance, refresh tokens, a KV-held signing key, drift correction, deletion and failing
- * Vault logins, then scans everything a person or a log pipeline can see for every secret that
- * exists: tokens, refresh tokens, private key material and Vault credentials.
+ * through issuance, refresh tokens (redeemed and replayed at the token endpoint), a KV-held signing
+ * key, drift correction, deletion and failing Vault logins, then scans everything a person or a
+ * log pipeline can see — logs, Events, status, the verification server's answers and /metrics —
+ * for every secret that exists: tokens, refresh tokens, private key material and Vault credentials.
  */
 import { CoreV1Api, EventsV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,6 +55,7 @@ beforeAll(async () => {
   operator = await startTestOperator({
     ...testConfig({ namespace, transitMount }),
     verify: verifyConfig(tls),
+    metrics: { port: 0 },
   });
   await createClusterIssuer(kvIssuer, {
     issuer: 'https://tokens.leaks.example',
@@ -99,6 +101,21 @@ beforeAll(async () => {
   for (const path of [`${at}/.well-known/openid-configuration`, `${at}/jwks.json`]) {
     answers.push((await httpsCall(port, tls.caPem, path)).body);
   }
+  // The token endpoint: an exchange, then a replay of the spent refresh token (past the retry
+  // grace's conflict second), and the tokens it issued among those to scan for.
+  const exchange = () =>
+    httpsCall(port, tls.caPem, `${at}/token`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${caller}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: held?.REFRESH_TOKEN ?? '',
+      }).toString(),
+    });
+  const exchanged = JSON.parse((await exchange()).body) as Record<string, string>;
+  deletedTokens.push(exchanged.access_token ?? '', exchanged.refresh_token ?? '');
+  await new Promise((resolve) => setTimeout(resolve, 11_000));
+  answers.push((await exchange()).body);
   deletedTokens.push(held?.TOKEN ?? '', held?.REFRESH_TOKEN ?? '');
   await deletePolicy(namespace, 'jwt');
   await waitUntil('jwt policy deleted', async () => (await readPolicy(namespace, 'jwt')) === undefined, true);
@@ -154,11 +171,17 @@ describe('leak scan', () => {
       policies: JSON.stringify(policies),
       issuers: JSON.stringify(issuers),
       'verification answers': answers.join('\n'),
+      metrics: await (
+        await fetch(`http://127.0.0.1:${(await operator.operator.metricsServer)?.port ?? 0}/metrics`)
+      ).text(),
     };
     // The scan is not empty: the run produced warnings, events and statuses to look through.
     expect(visible.logs).toContain('reconcile failed');
     expect(visible.events).toContain('VaultAuthFailed');
     expect(visible.logs).toContain('"audit":"introspect"');
+    expect(visible.logs).toContain('"audit":"token"');
+    expect(visible.events).toContain('RefreshTokenReplayed');
+    expect(visible.metrics).toContain('tokensmith_token_expiration_timestamp_seconds{');
     expect(answers.filter((a) => a.includes('"active":true'))).toHaveLength(3);
     expect(answers.join()).toMatch(/"kty": *"RSA"/);
     for (const [where, text] of Object.entries(visible)) {

@@ -1,16 +1,10 @@
 /**
  * Record transitions that revoke: the revoked version keeps what answers for it (hash,
- * fingerprint, times, reason) and loses its plaintext token and refresh token; the index keys of
- * versions a write newly revokes are named so they leave the index in the same pass.
+ * fingerprint, times, reason) and loses its plaintext token and refresh token.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  newlyRevokedHashes,
-  withActivated,
-  withAllRevoked,
-  withRevoked,
-} from '../../../src/core/transitions.ts';
-import { T0, active, pending, record, retiring, revoked, version } from '../../support/builders.ts';
+import { withActivated, withAllRevoked, withRevoked } from '../../../src/core/transitions.ts';
+import { T0, active, pending, record, retiring, version } from '../../support/builders.ts';
 
 const withRefresh = (v: ReturnType<typeof version>) => ({
   ...v,
@@ -49,12 +43,5 @@ describe('revoking', () => {
     ]);
     const deleted = withAllRevoked(activated, T0, 'PolicyDeleted');
     expect(deleted.versions.every((v) => v.token === undefined)).toBe(true);
-  });
-
-  it('names the index keys of the versions a write newly revokes, and only those', () => {
-    const before = record(2, version(1, revoked()), withRefresh(version(2, active())), version(3, pending()));
-    const after = withRevoked(before, [1, 2, 3], T0, 'Compromised');
-    expect(newlyRevokedHashes(before, after)).toEqual(['hash-2', 'refresh-hash-2', 'hash-3']);
-    expect(newlyRevokedHashes(after, after)).toEqual([]);
   });
 });
