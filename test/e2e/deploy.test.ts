@@ -57,6 +57,13 @@ describe('deploy/', () => {
     expect(out).toContain('clusterrole.rbac.authorization.k8s.io/tokensmith-controller');
   });
 
+  it('ships the CRDs in one file that applies as it is (deploy/crds.yaml)', async () => {
+    const out = await kubectl('apply', '--server-side', '--dry-run=server', '-f', join(DEPLOY, 'crds.yaml'));
+    for (const crd of ['clustertokenissuers', 'tokenissuers', 'tokenpolicies']) {
+      expect(out).toContain(`customresourcedefinition.apiextensions.k8s.io/${crd}.tokensmith.dev`);
+    }
+  });
+
   it('gives the controller enough RBAC to issue, as the tokensmith ServiceAccount with leader election', async () => {
     const issuer = uniqueName('deployed');
     await createClusterIssuer(issuer, {

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { BUNDLE_PATH, bundleCrds } from '../../../scripts/bundle-crds.ts';
 import { generateApiTypes, HEADER, OUTPUT_PATH } from '../../../scripts/generate-api-types.ts';
 
 describe('src/api/v1alpha1.generated.ts', () => {
@@ -27,5 +28,11 @@ describe('src/api/v1alpha1.generated.ts', () => {
     ]) {
       expect(committed).toMatch(new RegExp(`^export interface ${name} \\{$`, 'm'));
     }
+  });
+});
+
+describe('deploy/crds.yaml', () => {
+  it('is the CRDs of crds/ in one file (run `npm run generate` after a CRD change)', () => {
+    expect(readFileSync(BUNDLE_PATH, 'utf8')).toBe(bundleCrds());
   });
 });
