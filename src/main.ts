@@ -16,8 +16,31 @@ import { systemClock } from './util/clock.ts';
 const USAGE = `usage: tokensmith <command>
 
 commands:
-  run     run the controller (tokensmith run --help for its flags)
+  run      run the controller (tokensmith run --help for its flags)
+  version  print the version and the commit it was built from
 `;
+
+/**
+ * `tokensmith <version> (commit <sha>)`: the version from package.json, the commit from
+ * TOKENSMITH_COMMIT (the image sets it from its build argument) or a git checkout's HEAD.
+ */
+function versionText(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  let commit = process.env.TOKENSMITH_COMMIT;
+  if (!commit) {
+    try {
+      const head = readFileSync(new URL('../.git/HEAD', import.meta.url), 'utf8').trim();
+      commit = head.startsWith('ref: ')
+        ? readFileSync(new URL(`../.git/${head.slice(5)}`, import.meta.url), 'utf8').trim()
+        : head;
+    } catch {
+      commit = 'unknown';
+    }
+  }
+  return `tokensmith ${pkg.version} (commit ${commit.slice(0, 12)})\n`;
+}
 
 function tryRead(path: string): string | undefined {
   try {
@@ -137,6 +160,10 @@ async function run(argv: string[]): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'run') return run(rest);
+  if (command === 'version' || command === '--version') {
+    process.stdout.write(versionText());
+    return 0;
+  }
   process.stdout.write(USAGE);
   return command === undefined || command === 'help' || command === '--help' ? 0 : 2;
 }
