@@ -1,13 +1,16 @@
 /**
  * Writes deploy/crds.yaml: the three CRDs of crds/ in one file, for `kubectl apply -f` (or
- * `--server-side`) without kustomize. Part of `npm run generate`; a unit test fails if it drifts.
+ * `--server-side`) without kustomize; and copies them to the Helm chart
+ * (charts/tokensmith/files/crds/, templated by crds.yaml there). Part of `npm run generate`; a unit
+ * test fails if either drifts.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..');
 export const BUNDLE_PATH = join(ROOT, 'deploy', 'crds.yaml');
-const FILES = [
+export const CHART_CRDS = join(ROOT, 'charts', 'tokensmith', 'files', 'crds');
+export const FILES = [
   'tokensmith.dev_clustertokenissuers.yaml',
   'tokensmith.dev_tokenissuers.yaml',
   'tokensmith.dev_tokenpolicies.yaml',
@@ -29,4 +32,7 @@ export function bundleCrds(crdDir: string = join(ROOT, 'crds')): string {
 if (import.meta.main) {
   writeFileSync(BUNDLE_PATH, bundleCrds());
   process.stdout.write(`wrote ${BUNDLE_PATH}\n`);
+  mkdirSync(CHART_CRDS, { recursive: true });
+  for (const file of FILES) copyFileSync(join(ROOT, 'crds', file), join(CHART_CRDS, file));
+  process.stdout.write(`copied the CRDs to ${CHART_CRDS}\n`);
 }

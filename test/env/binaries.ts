@@ -1,6 +1,6 @@
 /**
- * Builds the test servers (etcd, kube-apiserver, kube-controller-manager, kubectl, Vault) from the
- * Go modules pinned in test/env/{etcd,kube,kube-controller-manager,vault}, and caches the binaries under the user's cache directory keyed by
+ * Builds the test servers (etcd, kube-apiserver, kube-controller-manager, kubectl, Vault) and helm from the
+ * Go modules pinned in test/env/{etcd,kube,kube-controller-manager,helm,vault}, and caches the binaries under the user's cache directory keyed by
  * a hash of the module's go.mod, go.sum and the build recipe: a warm start finds
  * them at once, a changed pin rebuilds. A cold build takes many minutes, so progress is printed.
  */
@@ -64,6 +64,15 @@ const RECIPES: Recipe[] = [
     ldflags: `-s -w ${kubeVersionFlags}`,
   },
   {
+    // The chart's lint and template tests (not a server; built and cached the same way).
+    module: 'helm',
+    describe: 'helm v3.22.0 (helm.sh/helm/v3)',
+    packages: ['helm.sh/helm/v3/cmd/helm'],
+    outputs: ['helm'],
+    tags: [],
+    ldflags: '-s -w',
+  },
+  {
     module: 'vault',
     describe: 'Vault v1.21.0 (github.com/hashicorp/vault)',
     packages: ['github.com/hashicorp/vault'],
@@ -79,6 +88,7 @@ export interface ServerBinaries {
   kubeApiserver: string;
   kubeControllerManager: string;
   kubectl: string;
+  helm: string;
   vault: string;
 }
 
@@ -274,6 +284,7 @@ export async function ensureServerBinaries(options: BuildOptions): Promise<Serve
     kubeApiserver: join(dir('kube'), 'kube-apiserver'),
     kubeControllerManager: join(dir('kube-controller-manager'), 'kube-controller-manager'),
     kubectl: join(dir('kube'), 'kubectl'),
+    helm: join(dir('helm'), 'helm'),
     vault: join(dir('vault'), 'vault'),
   };
 }

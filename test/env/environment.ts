@@ -47,6 +47,7 @@ export interface EnvironmentConnection {
   vaultToken: string;
   vaultCaCertPath: string;
   kubectlPath: string;
+  helmPath: string;
   /** The directory of the environment, which also holds every server's log. */
   dir: string;
 }
@@ -163,6 +164,7 @@ export class TestEnvironment {
           vaultToken: vault.token,
           vaultCaCertPath: vault.caCertPath,
           kubectlPath: options.binaries.kubectl,
+          helmPath: options.binaries.helm,
           dir,
         },
         etcd,

@@ -3,8 +3,9 @@
  * committed src/api/v1alpha1.generated.ts, so a schema change without `npm run generate` fails here.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BUNDLE_PATH, bundleCrds } from '../../../scripts/bundle-crds.ts';
+import { BUNDLE_PATH, CHART_CRDS, FILES, bundleCrds } from '../../../scripts/bundle-crds.ts';
 import { generateApiTypes, HEADER, OUTPUT_PATH } from '../../../scripts/generate-api-types.ts';
 
 describe('src/api/v1alpha1.generated.ts', () => {
@@ -34,5 +35,13 @@ describe('src/api/v1alpha1.generated.ts', () => {
 describe('deploy/crds.yaml', () => {
   it('is the CRDs of crds/ in one file (run `npm run generate` after a CRD change)', () => {
     expect(readFileSync(BUNDLE_PATH, 'utf8')).toBe(bundleCrds());
+  });
+
+  it('and the Helm chart carries the same CRDs', () => {
+    for (const file of FILES) {
+      expect(readFileSync(join(CHART_CRDS, file), 'utf8')).toBe(
+        readFileSync(join(import.meta.dirname, '..', '..', '..', 'crds', file), 'utf8'),
+      );
+    }
   });
 });
