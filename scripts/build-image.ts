@@ -15,22 +15,14 @@
  * Prints the image's size. Needs podman, runc and mmdebstrap (apt-get install podman runc
  * mmdebstrap); podman is pointed at runc once (crun cannot set RLIMIT_NOFILE here).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEBIAN_BASE as BASE, configurePodman, ensureDebianBase, hasImage, run } from './podman.ts';
 
 const ROOT = join(import.meta.dirname, '..');
-const BASE = 'localhost/debian-base:bookworm';
 const NODE = 'localhost/tokensmith-node:24';
 const NODE_BUILD = 'localhost/tokensmith-node-build:24';
 /** This machine's trust store (Debian's CAs and the ones it adds). */
@@ -39,35 +31,6 @@ const note = (line: string) => process.stderr.write(`[image] ${line}\n`);
 
 const { values } = parseArgs({ options: { tag: { type: 'string' } } });
 const TAG = values.tag ?? 'tokensmith:dev';
-
-function run(command: string, args: string[], options: { cwd?: string } = {}): string {
-  return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], ...options });
-}
-
-function hasImage(name: string): boolean {
-  return spawnSync('podman', ['image', 'exists', name]).status === 0;
-}
-
-/** crun fails every container here (setrlimit RLIMIT_NOFILE): use runc, without default ulimits. */
-function configurePodman(): void {
-  const path = '/etc/containers/containers.conf';
-  const current = existsSync(path) ? readFileSync(path, 'utf8') : '';
-  if (current.includes('runtime = "runc"')) return;
-  note(`pointing podman at runc (${path})`);
-  mkdirSync('/etc/containers', { recursive: true });
-  writeFileSync(
-    path,
-    `${current}\n# Written by tokensmith's scripts/build-image.ts: crun cannot set RLIMIT_NOFILE here.\n[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\n`,
-  );
-}
-
-function buildBase(dir: string): void {
-  if (hasImage(BASE)) return;
-  note(`making ${BASE} with mmdebstrap (Debian's packages)…`);
-  const tar = join(dir, 'base.tar');
-  run('mmdebstrap', ['--variant=minbase', '--include=ca-certificates', 'bookworm', tar]);
-  run('podman', ['import', tar, BASE]);
-}
 
 function buildNode(dir: string): void {
   if (hasImage(NODE)) return;
@@ -115,8 +78,8 @@ function buildNodeBuild(dir: string): void {
 
 const dir = mkdtempSync(join(tmpdir(), 'tokensmith-image-'));
 try {
-  configurePodman();
-  buildBase(dir);
+  configurePodman(note);
+  ensureDebianBase(note);
   buildNode(dir);
   buildNodeBuild(dir);
   const commit =

@@ -38,8 +38,45 @@ export interface ServerProcessOptions {
   cwd?: string;
 }
 
-/** A running server process. */
-export class ServerProcess {
+/** A running server: a local process, or a container (TOKENSMITH_TEST_ENV=containers, containers.ts). */
+export interface ServerProcess {
+  readonly name: string;
+  readonly logFile: string;
+  /** Resolves with the exit code (null: killed) once it has exited. */
+  readonly exited: Promise<number | null>;
+  readonly hasExited: boolean;
+  tail(lines?: number): string;
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** How a server runs in a container instead (see containers.ts). */
+export type ContainerLauncher = (options: ServerProcessOptions) => ServerProcess;
+const containerLaunchers = new Map<string, ContainerLauncher>();
+
+/** From now on, the servers named here run through their launcher (a container). */
+export function runInContainers(launchers: ReadonlyMap<string, ContainerLauncher>): void {
+  for (const [name, launch] of launchers) containerLaunchers.set(name, launch);
+}
+
+export const ServerProcess = {
+  /** Starts a server: as a local process, or in its container when runInContainers named it. */
+  start(options: ServerProcessOptions): ServerProcess {
+    const container = containerLaunchers.get(options.name);
+    return container ? container(options) : LocalServerProcess.start(options);
+  },
+};
+
+/** The last `lines` lines of a log file, for error messages. */
+export function logTail(logFile: string, lines = 25): string {
+  try {
+    return readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no output)';
+  }
+}
+
+/** A server running as a local child process. */
+class LocalServerProcess implements ServerProcess {
   readonly name: string;
   readonly logFile: string;
   readonly exited: Promise<number | null>;
@@ -78,8 +115,8 @@ export class ServerProcess {
   }
 
   /** Starts a server process. */
-  static start(options: ServerProcessOptions): ServerProcess {
-    return new ServerProcess(options);
+  static start(options: ServerProcessOptions): LocalServerProcess {
+    return new LocalServerProcess(options);
   }
 
   get pid(): number | undefined {
@@ -93,11 +130,7 @@ export class ServerProcess {
 
   /** The last lines the server printed, for error messages. */
   tail(lines = 25): string {
-    try {
-      return readFileSync(this.logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-    } catch {
-      return '(no output)';
-    }
+    return logTail(this.logFile, lines);
   }
 
   /** Stops the server: SIGTERM, then SIGKILL after `graceMs`. Resolves once it has exited. */
