@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { REPO_ROOT } from '../env/settings.ts';
 import { createNamespace, environment } from '../support/environment.ts';
 import { canIAs, kubectl } from '../support/deployed.ts';
@@ -198,6 +199,45 @@ describe('charts/tokensmith', () => {
     expect(yaml).not.toContain('kind: CustomResourceDefinition');
     expect(yaml).toContain('--install-scope=namespaced');
     expect(yaml).toContain(`--namespace=${served}`);
+  });
+
+  it('runs the controller as deploy/ does: the same flags, ports, probes, volumes and security', async () => {
+    type Container = {
+      args: string[];
+      ports: unknown;
+      readinessProbe: unknown;
+      livenessProbe: unknown;
+      resources: unknown;
+      securityContext: unknown;
+      volumeMounts: { name: string; mountPath: string }[];
+    };
+    const containerOf = (text: string) => {
+      const docs = parseAllDocuments(text).map(
+        (d) => d.toJS() as { kind?: string; spec?: { template: { spec: { containers: Container[] } } } },
+      );
+      const deployment = docs.find((d) => d.kind === 'Deployment');
+      const container = deployment?.spec?.template.spec.containers[0];
+      if (!container) throw new Error('no Deployment');
+      return container;
+    };
+    const fromDeploy = containerOf(
+      readFileSync(join(REPO_ROOT, 'deploy', 'base', 'deployment.yaml'), 'utf8'),
+    );
+    const fromChart = containerOf(await helm('template', 'tokensmith', CHART, '-n', 'tokensmith-system'));
+    // Every flag deploy/ sets, the chart sets alike (it spells out the defaults too).
+    for (const arg of fromDeploy.args) expect(fromChart.args, arg).toContain(arg);
+    for (const field of [
+      'ports',
+      'readinessProbe',
+      'livenessProbe',
+      'resources',
+      'securityContext',
+    ] as const) {
+      expect(fromChart[field], field).toEqual(fromDeploy[field]);
+    }
+    const mounts = (c: Container) => c.volumeMounts.map((m) => `${m.name} ${m.mountPath}`).sort();
+    // The chart mounts the Vault CA only when told its ConfigMap (deploy/ mounts an optional one).
+    expect(mounts(fromDeploy).filter((m) => !m.startsWith('vault-ca '))).toEqual(mounts(fromChart));
   });
 
   it('grants its ServiceAccount exactly what deploy/ grants, cluster-wide', async () => {

@@ -55,6 +55,10 @@ describe('deploy/', () => {
     const out = await kubectl('apply', '--dry-run=server', '-k', DEPLOY);
     expect(out).toContain('deployment.apps/tokensmith');
     expect(out).toContain('clusterrole.rbac.authorization.k8s.io/tokensmith-controller');
+    // As the chart renders by default: both Services and a PodDisruptionBudget.
+    expect(out).toContain('service/tokensmith-metrics');
+    expect(out).toContain('service/tokensmith ');
+    expect(out).toContain('poddisruptionbudget.policy/tokensmith');
   });
 
   it('ships the CRDs in one file that applies as it is (deploy/crds.yaml)', async () => {
