@@ -36,6 +36,12 @@ export const USAGE_FLUSH_MS = 10_000;
 export const LATE_OVERLAP_FRACTION = 0.25;
 /** Unknown tokens from one caller within one flush that make a guessing burst. */
 export const UNKNOWN_BURST = 20;
+/**
+ * Policies whose status.usage one flush writes at most: the rest stay due for the next flush, so
+ * usage costs the API server at most this many writes per flush per replica however many policies
+ * are in use (their statuses then trail by a few flushes).
+ */
+export const USAGE_WRITES_PER_FLUSH = 50;
 /** Callers named per version in status (most recent). */
 const CALLERS_SHOWN = 5;
 /** Objects tracked at once (the rest are counted, not aggregated into Events). */
@@ -210,8 +216,8 @@ export class UsageMonitor {
         note: `${describe(p.signal)}: ${p.count} time${p.count === 1 ? '' : 's'} in the last ${(this.deps.flushMs ?? USAGE_FLUSH_MS) / 1000}s, by ${callers}${prints}`,
       });
     }
-    const dirty = [...this.dirty];
-    this.dirty.clear();
+    const dirty = [...this.dirty].slice(0, USAGE_WRITES_PER_FLUSH);
+    for (const key of dirty) this.dirty.delete(key);
     for (const key of dirty) {
       const [namespace = '', name = ''] = key.split('/');
       const policy = this.deps.policy(namespace, name);
