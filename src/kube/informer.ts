@@ -109,6 +109,9 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
     const known = cache.get(key);
     const version = obj.metadata?.resourceVersion;
     if (known && version !== undefined && known.metadata?.resourceVersion === version) return;
+    // Server-side apply's field ownership is never read here, and is often the larger part of an
+    // object: the cache does not keep it.
+    if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
     cache.set(key, obj);
     emit(options.onChange, obj);
   };

@@ -128,6 +128,12 @@ describe('informer on managed Secrets', () => {
     await expect.poll(() => h.cached(), { timeout: 15_000 }).toEqual([before, created, plainCreated].sort());
     const updated = h.informer.get(`${namespace}/${before}`);
     expect(Buffer.from(updated?.data?.value ?? '', 'base64').toString()).toBe('v2');
+    // The API server sent managedFields (the objects were created and patched); the cache drops them.
+    expect(h.cached().map((key) => h.informer.get(`${namespace}/${key}`)?.metadata?.managedFields)).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
 
     await deleteSecret(created);
     await patchSecret(before, { path: '/metadata/labels', value: { other: 'x' } }); // leaves the selector
