@@ -63,7 +63,7 @@ export interface SigningKeys {
   retireBelow(version: number): Promise<void>;
   /**
    * Signs a JWS signing input (ASCII `header.payload`) with the given version (the one
-   * core/keyRotation.ts signingKeyOf picks from list()). Fails when that version no longer signs
+   * core/keySigner.ts signingKeyOf picks from list()). Fails when that version no longer signs
    * (retired, or below the backend's minimum).
    */
   sign(signingInput: Uint8Array, version: number): Promise<{ signature: Uint8Array; kid: string }>;

@@ -15,6 +15,7 @@
  * The triggers are named functions tried in order (cert-manager's policies.go shape); the first
  * that fires gives the reason. One rotation satisfies every trigger that is due at once.
  */
+import { signingKeyOf } from './keySigner.ts';
 
 /** Why a new signing key version is made. Compromised: a leaked-key request. */
 export type KeyRotationReason = 'Scheduled' | 'Requested' | 'Compromised';
@@ -189,41 +190,6 @@ function rotationDueAt(input: KeyRotationInput, newest: KeyVersionFacts): number
   return Math.max(ms(newest.createdAt), claimedAt) + input.everyMs;
 }
 
-/**
- * The version that signs at `now`: the newest one whose `signsFrom` has come — it has been in the
- * JWKS for publishAhead, so verifiers that cache the JWKS know its kid — or, when none has (the
- * first key, or the one made after a leak retired all older ones), the oldest. Compromised
- * versions never sign. Undefined when none may sign. The issuer controller decides states with
- * this; the policy controller picks its signer with it from the versions Vault lists and the
- * times the issuer's status shows (statusSignsFrom).
- */
-export function signingKeyOf<K extends { version: number; kid: string }>(
-  keys: readonly K[],
-  options: { now: Date; signsFrom: (key: K) => number; compromisedKids?: ReadonlySet<string> },
-): K | undefined {
-  const usable = keys
-    .filter((k) => options.compromisedKids?.has(k.kid) !== true)
-    .sort((a, b) => a.version - b.version);
-  const now = options.now.getTime();
-  return usable.findLast((k) => options.signsFrom(k) <= now) ?? usable[0];
-}
-
-/**
- * When each version may sign, by the issuer's status: active and verify-only ones already did,
- * a published one from its signsAt, one the status does not show yet never (the issuer
- * controller has not published it: no verifier can know it).
- */
-export function statusSignsFrom(
-  statusKeys: readonly { kid: string; state?: string; signsAt?: string }[] | undefined,
-): (key: { kid: string }) => number {
-  const byKid = new Map((statusKeys ?? []).map((k) => [k.kid, k]));
-  return (key) => {
-    const shown = byKid.get(key.kid);
-    if (shown === undefined || shown.state === 'retired') return Infinity;
-    return shown.state === 'published' ? ms(shown.signsAt ?? '') || Infinity : 0;
-  };
-}
-
 /** Decides rotation and retirement of an issuer's signing key versions. */
 export function decideKeyRotation(input: KeyRotationInput): KeyRotationDecision {
   const sorted = [...input.keys].sort((a, b) => a.version - b.version);
@@ -324,30 +290,4 @@ export function decideKeyRotation(input: KeyRotationInput): KeyRotationDecision 
     nextRotationAt: new Date(nextRotationAt),
     ...(upcoming.length > 0 ? { nextDueAt: new Date(Math.min(...upcoming)) } : {}),
   };
-}
-
-/**
- * Checks what the CRD's CEL rules already refuse, as a second line: a new key must sign before the
- * next one is made, and a rotated-out key must stay in the JWKS at least as long as the longest
- * token it signed can live. Returns a message for
- * people, or undefined.
- */
-export function checkRotationSettings(settings: {
-  everyMs: number;
-  verifyForMs: number;
-  publishAheadMs: number;
-  maxTtlMs: number;
-  /** The spec's texts, for the message. */
-  text: { every: string; verifyFor: string; publishAhead: string; maxTtl: string };
-}): string | undefined {
-  if (!(settings.everyMs > 0)) {
-    return `signing.rotation.every (${settings.text.every}) must be longer than 0`;
-  }
-  if (settings.publishAheadMs >= settings.everyMs) {
-    return `signing.rotation.publishAhead (${settings.text.publishAhead}) must be shorter than signing.rotation.every (${settings.text.every}), or a new key would never sign before the next one is made`;
-  }
-  if (settings.verifyForMs < settings.maxTtlMs) {
-    return `signing.rotation.verifyFor (${settings.text.verifyFor}) must cover allowed.maxTtl (${settings.text.maxTtl}), or tokens would stop verifying before they expire`;
-  }
-  return undefined;
 }

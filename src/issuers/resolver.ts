@@ -4,7 +4,7 @@ import { admissionProblem } from '../core/admission.ts';
 import { findCondition } from '../core/conditions.ts';
 import { TokensmithError } from '../errors.ts';
 import { signJwt } from '../mint/jwt.ts';
-import { statusSignsFrom } from '../core/keyRotation.ts';
+import { statusSignsFrom } from '../core/keySigner.ts';
 import type { Clock, ObjectKey } from '../ports.ts';
 import type { AnyIssuer } from './identity.ts';
 import type { IssuerRef, IssuerResolver, ResolvedIssuer } from './resolved.ts';

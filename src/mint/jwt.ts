@@ -5,7 +5,7 @@
  */
 import { base64url, type JWK, type JWTPayload } from 'jose';
 import { TokensmithError } from '../errors.ts';
-import { signingKeyOf } from '../core/keyRotation.ts';
+import { signingKeyOf } from '../core/keySigner.ts';
 import type { SigningKeyInfo, SigningKeys } from '../ports.ts';
 
 /** How often signing is tried again when the chosen version stopped signing in between. */

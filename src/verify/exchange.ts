@@ -95,8 +95,6 @@ export async function issuePair(
   };
 }
 
-export const overlapMs = (settings: PolicySettings) => settings.overlapMs;
-
 /** Whether the version holds the refresh token the index entry says. */
 export function holds(version: TokenVersionRecord, entry: TokenIndexEntry, hash: string): boolean {
   if (entry.kind === 'refreshToken') return version.refreshTokenHash === hash;

@@ -229,7 +229,13 @@ export class Introspection {
       if (signal) this.deps.usage?.signal(policy, signal, caller.username, fingerprint, v.version);
       return undefined;
     }
-    this.deps.usage?.presented(policy, v, caller.username, fingerprint, overlapOf(policy));
+    this.deps.usage?.presented(
+      policy,
+      v,
+      caller.username,
+      fingerprint,
+      v.state === 'retiring' ? overlapOf(policy) : 0,
+    );
     const seconds = (ms: number) => Math.floor(ms / 1000);
     return {
       active: true,

@@ -41,7 +41,7 @@ import type { Logger } from '../log.ts';
 import type { Clock, ObjectKey, TokenStore } from '../ports.ts';
 import { TokenBuckets } from '../util/rateLimiter.ts';
 import { isConsumer } from './tokenFacts.ts';
-import { holds, issuePair, narrowedScopes, overlapMs, withVersion } from './exchange.ts';
+import { holds, issuePair, narrowedScopes, withVersion } from './exchange.ts';
 import type { UsageMonitor } from './usage.ts';
 import { json as jsonAnswer, type Answer, type VerifyRequest } from './server.ts';
 
@@ -277,7 +277,7 @@ export class TokenEndpoint {
         version,
         caller.username,
         seen.fingerprint,
-        overlapMs(resolved.settings),
+        resolved.settings.overlapMs,
       );
       // A retry revoked the pair of the lost answer: other replicas may have cached it as live.
       if (decision.kind === 'retry') await this.notify(policy, version.version);

@@ -18,13 +18,13 @@
  */
 import { parseDuration } from '../../core/duration.ts';
 import {
-  checkRotationSettings,
   decideKeyRotation,
   withCompromised,
   type CompromisedKey,
   type KeyRotationDecision,
   type KeyRotationReason,
 } from '../../core/keyRotation.ts';
+import { checkRotationSettings } from '../../core/rotationSettings.ts';
 import { TokensmithError } from '../../errors.ts';
 import type { AnyIssuer } from '../../issuers/identity.ts';
 import type { IssuerKeyState, IssuerKeyStateStore, SigningKeyInfo, SigningKeys } from '../../ports.ts';

@@ -1,16 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
   COMPROMISED_KEYS_KEPT,
-  checkRotationSettings,
   decideKeyRotation,
   isLeakedRequest,
-  signingKeyOf,
-  statusSignsFrom,
   withCompromised,
   type KeyRotationDecision,
   type KeyRotationInput,
   type KeyVersionFacts,
 } from '../../../src/core/keyRotation.ts';
+import { signingKeyOf, statusSignsFrom } from '../../../src/core/keySigner.ts';
+import { checkRotationSettings } from '../../../src/core/rotationSettings.ts';
 import { HOUR, T0, at } from '../../support/builders.ts';
 
 const MINUTE = 60_000;
