@@ -55,6 +55,7 @@ interface Options {
   vaultQps: number;
   restart: boolean;
   timeoutMs: number;
+  profileDir: string | undefined;
 }
 
 const HELP = `usage: npm run bench:scale -- [flags]
@@ -67,6 +68,8 @@ const HELP = `usage: npm run bench:scale -- [flags]
   --vault-qps Q           the controller's --vault-qps (default 200; burst 2×)
   --no-restart            skip restarting the controller with the N policies in place
   --timeout-minutes M     give up waiting for all Ready after this long (default 30)
+  --profile DIR           write the controller's CPU profile (--cpu-prof) and a heap snapshot
+                          taken when settled (SIGUSR2) into DIR
 `;
 
 function parseOptions(argv: string[]): Options | 'help' {
@@ -81,6 +84,7 @@ function parseOptions(argv: string[]): Options | 'help' {
       'vault-qps': { type: 'string' },
       'no-restart': { type: 'boolean' },
       'timeout-minutes': { type: 'string' },
+      profile: { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -97,6 +101,7 @@ function parseOptions(argv: string[]): Options | 'help' {
     vaultQps: whole('vault-qps', values['vault-qps'], 200),
     restart: !values['no-restart'],
     timeoutMs: whole('timeout-minutes', values['timeout-minutes'], 30) * 60_000,
+    profileDir: values.profile,
   };
 }
 
@@ -208,7 +213,12 @@ async function main(): Promise<void> {
     `settings: ${N} opaque policies over ${options.namespaces} namespaces, controller --concurrency ${options.concurrency}, ` +
       `kube qps ${options.kubeQps}, vault qps ${options.vaultQps}, creates ${options.createConcurrency} at once, ${cpus().length} CPUs`,
   );
-  const controller = spawnController(conn, controllerArgs);
+  const profileEnv: Record<string, string> = options.profileDir
+    ? {
+        NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${options.profileDir} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${options.profileDir}`,
+      }
+    : {};
+  const controller = spawnController(conn, controllerArgs, profileEnv);
   running.controller = controller;
   await waitForSynced(controller, 60_000);
   await createReadyClusterIssuer(custom, ISSUER, 'transit');
@@ -281,6 +291,11 @@ async function main(): Promise<void> {
   await sleep(30_000);
   const settled = processStats(controller.pid);
   const peak = rss.peak();
+  if (options.profileDir) {
+    process.kill(controller.pid, 'SIGUSR2');
+    note(`heap snapshot and CPU profile (at exit) in ${options.profileDir}`);
+    await sleep(15_000);
+  }
   rss.stop();
 
   print('');

@@ -5,6 +5,7 @@
  * manager, which owns the queues and leader election. The controllers register themselves
  * (controllers/*\/setup.ts); informer events only enqueue keys.
  */
+import { PooledKubeConfig } from './kube/pooledKubeConfig.ts';
 import { randomBytes } from 'node:crypto';
 import {
   CoreV1Api,
@@ -78,7 +79,9 @@ export interface Operator {
 }
 
 export function startOperator(options: OperatorOptions): Operator {
-  const { config, kubeConfig, log, clock } = options;
+  const { config, log, clock } = options;
+  // One TLS connection pool for every API client (client-node opens one per request otherwise).
+  const kubeConfig = PooledKubeConfig.from(options.kubeConfig);
   const kubeLimiter = createRequestLimiter({ qps: config.kube.qps, burst: config.kube.burst, clock });
   // Each Vault server has the limits of its own: a namespace's slow or flooded Vault spends only its
   // own budget, and within one server namespaces take turns (the work queues' request groups).
@@ -350,6 +353,7 @@ export function startOperator(options: OperatorOptions): Operator {
       await verification.stop();
       await manager.stop();
       runtimes.closeAll();
+      await kubeConfig.close();
     },
   };
 }

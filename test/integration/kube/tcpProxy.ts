@@ -12,6 +12,8 @@ export interface TcpProxy {
   readonly url: string;
   /** Connections open now. */
   readonly connections: number;
+  /** Connections accepted since the proxy started. */
+  readonly accepted: number;
   /** Resets (RST) every open connection. */
   breakAll(): void;
   /** While true, new connections are reset at once. */
@@ -32,8 +34,10 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
   const pairs = new Set<Pair>();
   const frozen = new Set<Pair>();
   let refusing = false;
+  let accepted = 0;
 
   const server: Server = createServer((client) => {
+    accepted++;
     if (refusing) {
       client.resetAndDestroy();
       return;
@@ -67,6 +71,9 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
     url: `https://127.0.0.1:${address.port}`,
     get connections() {
       return pairs.size;
+    },
+    get accepted() {
+      return accepted;
     },
     breakAll,
     refuse(on) {
