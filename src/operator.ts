@@ -5,6 +5,7 @@
  * manager, which owns the queues and leader election. The controllers register themselves
  * (controllers/*\/setup.ts); informer events only enqueue keys.
  */
+import { WaveEvents } from './controllers/tokenPolicy/waveEvents.ts';
 import { PooledKubeConfig } from './kube/pooledKubeConfig.ts';
 import { randomBytes } from 'node:crypto';
 import {
@@ -194,6 +195,7 @@ export function startOperator(options: OperatorOptions): Operator {
       limiter: kubeLimiter,
     }),
   );
+  const waves = new WaveEvents(events, clock);
   const applier = new Applier(kubeConfig, kubeLimiter);
   const secrets = secretPort({ kubeConfig, limiter: kubeLimiter, applier, managedSecrets });
   const issuerWrites = issuerWriter({
@@ -239,6 +241,7 @@ export function startOperator(options: OperatorOptions): Operator {
       secrets,
       writer: policyWrites,
       events,
+      waves,
       scheduleJitterMs: config.scheduleJitterMs,
       minRotationIntervalMs: config.minRotationIntervalMs,
       ...(options.afterStep ? { afterStep: options.afterStep } : {}),
@@ -352,6 +355,7 @@ export function startOperator(options: OperatorOptions): Operator {
       await (await metricsServer?.catch(() => undefined))?.close();
       await verification.stop();
       await manager.stop();
+      waves.stop();
       runtimes.closeAll();
       await kubeConfig.close();
     },

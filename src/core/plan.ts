@@ -4,10 +4,13 @@
  * and asks again until nothing is left to do, so a crash between any two steps resumes at the
  * right place (invariants 1–4 of DESIGN.md):
  *
- *   mint     record a new version in Vault as `pending` (the token exists nowhere else yet),
- *            together with the requests (schedule, annotations) it satisfies
- *   publish  write the pending version to the Secret (only ever a version Vault recorded)
- *   activate mark it active and the previous one retiring (their overlap starts now)
+ *   mint     record a new version in Vault (the token exists nowhere else yet), together with
+ *            the requests (schedule, annotations) it satisfies. A routine rotation records it
+ *            as current and active at once, the previous one retiring (its overlap starts now);
+ *            a replacement after a compromise is recorded `pending`
+ *   publish  write the new version to the Secret (only ever a version Vault recorded); no
+ *            retiring version is revoked before the Secret holds its successor
+ *   activate (pending versions only) mark it active and revoke what it replaces
  *   sync     restore a Secret that drifted from the active version
  *   revoke   end versions whose overlap is over, and abandoned pending versions
  *   prune    forget revoked/expired versions beyond historyLimit
@@ -83,6 +86,8 @@ export interface PlanInput {
   secretTokenHash: string | undefined;
   /** True when the Secret holds exactly what the active version should put there. */
   secretInSync: boolean;
+  /** The version the policy's status last reported as current (status.currentVersion). */
+  reportedVersion?: number;
   specHash: string;
   renewBeforeMs: number;
   overlapMs: number;
@@ -277,12 +282,28 @@ function nextCheck(input: PlanInput, active: TokenVersionRecord | undefined): Da
   return future.length > 0 ? new Date(Math.min(...future)) : undefined;
 }
 
+/**
+ * True when the active version has not reached the Secret yet after its rotation: the Secret
+ * holds a retiring version's token (the one it replaced), or no token at all while the status has
+ * never reported this version (a first issuance). Anything else that differs is drift (`sync`).
+ */
+function publishDue(input: PlanInput, active: TokenVersionRecord): boolean {
+  if (input.secretInSync || input.secretTokenHash === active.tokenHash) return false;
+  if (input.secretTokenHash === undefined) return (input.reportedVersion ?? 0) < active.version;
+  return (input.record?.versions ?? []).some(
+    (v) => v.state === 'retiring' && v.tokenHash === input.secretTokenHash && v.version < active.version,
+  );
+}
+
 /** The next step for a policy's tokens. */
 export function planNextStep(input: PlanInput): PlanStep {
   const pending = input.record?.versions.find((v) => v.state === 'pending');
   if (pending) return pendingStep(input, pending);
 
   const active = activeVersion(input.record);
+  // A routine rotation recorded the new version as current at once: the Secret gets it before
+  // anything else happens (no retiring version is revoked while the Secret may still hold it).
+  if (active && publishDue(input, active)) return { kind: 'publish', version: active.version };
   const revocation =
     revocationStep(input, active) ?? keyCompromiseStep(input, active) ?? suspiciousUseStep(input, active);
   if (revocation) return revocation;

@@ -46,6 +46,37 @@ export function withMinted(
 }
 
 /**
+ * A routine rotation's single record write: the freshly minted version becomes current and active
+ * at once, and the previous active version starts retiring (its overlap begins now). The Secret
+ * gets the new token next (plan step `publish`); until it holds it, no retiring version is revoked
+ * (core/plan.ts), so the Secret never holds a revoked token. One Vault write where mint, publish
+ * and activate took two. A replacement after a compromise does not use it: it must revoke what it
+ * replaces only once it is published, so it goes pending → publish → activate.
+ */
+export function withMintedCurrent(
+  record: PolicyTokenRecord,
+  minted: TokenVersionRecord,
+  now: Date,
+  handles?: HandledRequests,
+): PolicyTokenRecord {
+  const at = now.toISOString();
+  return withHandled(
+    {
+      ...record,
+      lastVersion: minted.version,
+      currentVersion: minted.version,
+      versions: [
+        ...record.versions.map((v) =>
+          v.state === 'active' ? { ...v, state: 'retiring' as const, retiringSince: at } : v,
+        ),
+        { ...minted, state: 'active', publishedAt: at },
+      ],
+    },
+    handles,
+  );
+}
+
+/**
  * Makes `version` current and active. The previous active version starts retiring (its overlap
  * begins now) — or, for a version minted after a compromise, is revoked at once, with the
  * retiring ones too for `revokeAll`. The revoke reason is KeyCompromised when the replacement was

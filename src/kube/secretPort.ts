@@ -25,8 +25,10 @@ export function secretPort(options: {
       const id = `${key.namespace}/${key.name}`;
       const cached = options.managedSecrets.get(id);
       const ours = written.get(id);
-      if (cached && ours && cached.metadata?.resourceVersion === ours.metadata?.resourceVersion) return ours;
-      if (!cached) written.delete(id);
+      // Ours while the cache agrees, or has not seen our write yet: a Secret deleted (or unlabelled)
+      // since leaves the cache, and that event forgets our write (forget below).
+      if (ours && (!cached || cached.metadata?.resourceVersion === ours.metadata?.resourceVersion))
+        return ours;
       try {
         return await options.limiter.run(() => core.readNamespacedSecret(key));
       } catch (err) {
@@ -36,7 +38,7 @@ export function secretPort(options: {
     },
     async apply(secret: V1Secret) {
       const applied = await options.applier.apply(secret);
-      written.set(`${applied.metadata?.namespace ?? ''}/${applied.metadata?.name ?? ''}`, applied);
+      written.set(`${applied.metadata?.namespace ?? ''}/${applied.metadata?.name ?? ''}`, kept(applied));
       return applied;
     },
     forget(key: ObjectKey) {
@@ -45,6 +47,24 @@ export function secretPort(options: {
     /** Whether this state of the Secret is the one tokensmith applied last (its own write's event). */
     isOwnWrite(secret: V1Secret) {
       return isSameWrite(written, secret);
+    },
+  };
+}
+
+/** What is kept of a Secret tokensmith wrote: what the reconciler compares, not managedFields. */
+function kept(secret: V1Secret): V1Secret {
+  const m = secret.metadata ?? {};
+  return {
+    ...(secret.type === undefined ? {} : { type: secret.type }),
+    ...(secret.data === undefined ? {} : { data: secret.data }),
+    metadata: {
+      ...(m.name === undefined ? {} : { name: m.name }),
+      ...(m.namespace === undefined ? {} : { namespace: m.namespace }),
+      ...(m.uid === undefined ? {} : { uid: m.uid }),
+      ...(m.resourceVersion === undefined ? {} : { resourceVersion: m.resourceVersion }),
+      ...(m.labels === undefined ? {} : { labels: m.labels }),
+      ...(m.annotations === undefined ? {} : { annotations: m.annotations }),
+      ...(m.ownerReferences === undefined ? {} : { ownerReferences: m.ownerReferences }),
     },
   };
 }

@@ -1,11 +1,11 @@
 /**
  * The step loop of one reconcile: gather → plan → execute one step → repeat until the plan says
  * nothing is left (or MAX_STEPS: then NotConverging, retried with backoff). A lost check-and-set
- * race re-reads and re-plans; each executed step gets its Event, and a rotation in flight shows as
- * Issuing=True before its mint.
+ * race re-reads and re-plans; each executed step gets its Event, and a rotation that stops half
+ * way shows as Issuing=True.
  */
 import type { TokenPolicy } from '../../api/v1alpha1.generated.ts';
-import { planNextStep } from '../../core/plan.ts';
+import { planNextStep, type MintReason } from '../../core/plan.ts';
 import type { PolicyTokenRecord } from '../../core/records.ts';
 import { secretChange, type PolicyIdentity } from '../../core/secretData.ts';
 import type { PolicySettings } from '../../core/settings.ts';
@@ -18,9 +18,16 @@ import type { EventSink, SecretPort } from './ports.ts';
 import type { PolicyReporter } from './report.ts';
 import { eventFor, invalidRevokeEvent } from './stepEvents.ts';
 import type { ExecutableStep, StepExecutor } from './steps.ts';
+import type { WaveEvents } from './waveEvents.ts';
 
 /** Steps one reconcile may take before it yields (a full rotation needs four). */
 const MAX_STEPS = 12;
+
+/** The policy as this reconcile last wrote it, and the version it is minting, if any. */
+export interface InFlightPolicy {
+  policy: TokenPolicy;
+  inFlight?: { version: number; reason: MintReason };
+}
 
 /** Where converging left a policy: its record, when to look again, when the schedule fires next. */
 export interface Converged {
@@ -33,6 +40,8 @@ export interface ConvergeDeps {
   clock: Clock;
   secrets: SecretPort;
   events: EventSink;
+  /** Where routine Events go during a wave (aggregated per issuer); without it, to `events`. */
+  waves?: Pick<WaveEvents, 'record'>;
   steps: StepExecutor;
   report: PolicyReporter;
   scheduleJitterMs?: number;
@@ -40,19 +49,21 @@ export interface ConvergeDeps {
 }
 
 /**
- * Runs plan steps until none is left. `current.policy` is replaced by the policy with the status
- * written meanwhile (Issuing), so that the final status is compared with what was written.
+ * Runs plan steps until none is left. `current.inFlight` names the version minted and not yet
+ * published, for the status of a failure.
  */
 export async function converge(
   deps: ConvergeDeps,
-  current: { policy: TokenPolicy },
+  current: InFlightPolicy,
   identity: PolicyIdentity,
   settings: PolicySettings,
   issuer: ResolvedIssuer,
   log: Logger,
   mintBlocked: boolean,
+  /** Vault holds no record of this policy (never reconciled before): no read, create-only write. */
+  fresh = false,
 ): Promise<Converged> {
-  let known: Known = NOTHING_KNOWN;
+  let known: Known = fresh ? { stored: undefined, secret: undefined } : NOTHING_KNOWN;
   const jitterMaxMs = deps.scheduleJitterMs ?? 0;
   for (let i = 0; i < MAX_STEPS; i++) {
     const now = deps.clock.now();
@@ -79,14 +90,10 @@ export async function converge(
       };
     }
     log.debug({ step: step.kind, ...('reason' in step ? { reason: step.reason } : {}) }, 'executing step');
-    // A rotation in flight shows as Issuing=True (the first issuance needs no extra write: its
-    // status follows at once, and shows Issuing too should it stop half way).
-    if (step.kind === 'mint' && step.reason !== 'Initial') {
-      current.policy = await deps.report.issuing(current.policy, {
-        version: (record?.lastVersion ?? 0) + 1,
-        reason: step.reason,
-      });
-    }
+    // A rotation in flight shows as Issuing=True only should it stop half way (the failure's
+    // status says so): a status write before each mint would cost every rotation a request.
+    if (step.kind === 'mint')
+      current.inFlight = { version: (record?.lastVersion ?? 0) + 1, reason: step.reason };
     try {
       const result = await deps.steps.execute(step, {
         policy: current.policy,
@@ -108,6 +115,7 @@ export async function converge(
       }
       throw err;
     }
+    if (step.kind === 'publish' || step.kind === 'activate') current.inFlight = undefined;
     deps.afterStep?.(step);
     // The previous token leaving the Secret when its overlap ends is tokensmith's own doing.
     const quiet =
@@ -115,7 +123,12 @@ export async function converge(
       world.desired !== undefined &&
       secretChange(world.secret, identity, settings, world.desired, record) === 'overlapEnded';
     const event = quiet ? undefined : eventFor(step, record);
-    if (event) deps.events.record(current.policy, { type: 'Normal', ...event });
+    if (event) {
+      const { routine, why, ...shown } = event;
+      if (routine && deps.waves)
+        deps.waves.record(current.policy, issuer.ref, { type: 'Normal', ...shown, ...(why ? { why } : {}) });
+      else deps.events.record(current.policy, { type: 'Normal', ...shown });
+    }
   }
   throw new TokensmithError(
     'NotConverging',

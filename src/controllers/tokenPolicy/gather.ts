@@ -86,6 +86,7 @@ export async function gather(options: {
     record,
     secretTokenHash: inSecret === undefined ? undefined : tokenHash(inSecret),
     secretInSync: desired !== undefined && secretInSync(secret, identity, settings, desired),
+    ...(policy.status?.currentVersion === undefined ? {} : { reportedVersion: policy.status.currentVersion }),
     specHash: shapeHash(settings.shape),
     renewBeforeMs: settings.renewBeforeMs,
     overlapMs: settings.overlapMs,

@@ -22,7 +22,8 @@ import type { EventSink, PolicyWriter, SecretPort } from './ports.ts';
 import { PolicyReporter } from './report.ts';
 import { policySettings } from './settings.ts';
 import { StepExecutor, type ExecutableStep } from './steps.ts';
-import { converge, type ConvergeDeps } from './converge.ts';
+import { converge, type ConvergeDeps, type InFlightPolicy } from './converge.ts';
+import type { WaveEvents } from './waveEvents.ts';
 
 export interface PolicyReconcilerDeps {
   clock: Clock;
@@ -33,6 +34,8 @@ export interface PolicyReconcilerDeps {
   secrets: SecretPort;
   writer: PolicyWriter;
   events: EventSink;
+  /** Routine Events during a wave, aggregated per issuer (waveEvents.ts). Default: none held back. */
+  waves?: Pick<WaveEvents, 'record'>;
   /** Largest per-policy delay added to schedule fire times (spreads shared schedules). Default 0. */
   scheduleJitterMs?: number;
   /** The shortest time allowed between two rotations of a policy. Default 0. */
@@ -63,7 +66,7 @@ export class TokenPolicyReconciler {
 
   /** Reconciles the policy `namespace/name`. Throws to ask for a retry with backoff. */
   async reconcile(key: ObjectKey): Promise<ReconcileResult> {
-    let policy = this.deps.policies.get(key);
+    const policy = this.deps.policies.get(key);
     if (!policy) return {};
     const log = this.deps.log.child({ tokenPolicy: `${key.namespace}/${key.name}` });
     const identity: PolicyIdentity = { ...key, uid: policy.metadata?.uid ?? '' };
@@ -71,13 +74,16 @@ export class TokenPolicyReconciler {
       await finalizePolicy({ ...this.deps, report: this.report }, policy, identity, log);
       return {};
     }
-    if (!(policy.metadata?.finalizers ?? []).includes(FINALIZER))
-      await this.deps.writer.setFinalizer(policy, true);
+    // A policy without the finalizer was never reconciled past this point, so Vault holds no
+    // record of it: its first write is create-only (check-and-set 0) instead of a read first. A
+    // record left by an earlier policy of the same name makes that write fail; it is read then.
+    const fresh = !(policy.metadata?.finalizers ?? []).includes(FINALIZER);
+    if (fresh) await this.deps.writer.setFinalizer(policy, true);
 
     let settings: PolicySettings | undefined;
     let issuer: ResolvedIssuer | undefined;
     let record: PolicyTokenRecord | undefined;
-    const current = { policy };
+    const current: InFlightPolicy = { policy };
     try {
       settings = policySettings(policy, { minRotationIntervalMs: this.deps.minRotationIntervalMs ?? 0 });
       issuer = await this.deps.issuers.resolve(settings.shape.issuer as IssuerRef, key);
@@ -90,8 +96,8 @@ export class TokenPolicyReconciler {
         issuer,
         log,
         blocked !== undefined,
+        fresh,
       );
-      policy = current.policy; // with the status this reconcile wrote meanwhile (Issuing)
       record = result.record;
       const requeueAfterMs = result.nextCheckAt
         ? Math.max(0, result.nextCheckAt.getTime() - this.deps.clock.now().getTime())
@@ -114,7 +120,12 @@ export class TokenPolicyReconciler {
       await this.report.failure(
         current.policy,
         shown,
-        { record, ...(settings ? { settings } : {}), ...(issuer ? { issuer } : {}) },
+        {
+          record,
+          ...(settings ? { settings } : {}),
+          ...(issuer ? { issuer } : {}),
+          inFlight: current.inFlight,
+        },
         log,
       );
       throw err;

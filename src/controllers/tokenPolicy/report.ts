@@ -17,7 +17,6 @@ import type { EventSink, PolicyWriter } from './ports.ts';
 import {
   READY_REASON,
   deletingStatus,
-  issuingStatus,
   policyStatus,
   type DeletingReason,
   type IssuingReason,
@@ -42,6 +41,7 @@ export class PolicyReporter {
     settings: PolicySettings | undefined,
     outcome: ReadyOutcome & { reason: ReadyReason },
     nextScheduledAt?: Date,
+    inFlight?: { version: number; reason: IssuingReason },
   ): Promise<void> {
     await this.writer.applyStatus(
       policy,
@@ -54,6 +54,7 @@ export class PolicyReporter {
         nextScheduledAt,
         overlapMs: settings?.overlapMs,
         outcome,
+        ...(inFlight ? { inFlight } : {}),
       }),
     );
   }
@@ -76,19 +77,6 @@ export class PolicyReporter {
     );
   }
 
-  /**
-   * Issuing=True for the version about to be minted; returns the policy with that status, so the
-   * final status of the reconcile is compared with (and replaces) what was just written.
-   */
-  async issuing(
-    policy: TokenPolicy,
-    inFlight: { version: number; reason: IssuingReason },
-  ): Promise<TokenPolicy> {
-    const status = issuingStatus(policy.status, policy.metadata?.generation, this.clock.now(), inFlight);
-    await this.writer.applyStatus(policy, status);
-    return { ...policy, status };
-  }
-
   /** Deleting=True (and Ready=False) while the finalizer revokes; never throws. */
   async deleting(
     policy: TokenPolicy,
@@ -105,7 +93,13 @@ export class PolicyReporter {
   async failure(
     policy: TokenPolicy,
     err: unknown,
-    known: { record: PolicyTokenRecord | undefined; settings?: PolicySettings; issuer?: ResolvedIssuer },
+    known: {
+      record: PolicyTokenRecord | undefined;
+      settings?: PolicySettings;
+      issuer?: ResolvedIssuer;
+      /** The version this reconcile minted and could not publish. */
+      inFlight?: { version: number; reason: IssuingReason } | undefined;
+    },
     log: Logger,
   ): Promise<void> {
     const { reason, message } = describeFailure(err);
@@ -119,10 +113,15 @@ export class PolicyReporter {
         (): 'unknown' => 'unknown',
       );
     }
-    await this.status(policy, record, known.settings, { ready: false, reason, message }).catch(
-      (statusErr: unknown) => {
-        log.warn({ err: safeErrorFields(statusErr) }, 'status write failed');
-      },
-    );
+    await this.status(
+      policy,
+      record,
+      known.settings,
+      { ready: false, reason, message },
+      undefined,
+      known.inFlight,
+    ).catch((statusErr: unknown) => {
+      log.warn({ err: safeErrorFields(statusErr) }, 'status write failed');
+    });
   }
 }

@@ -43,19 +43,6 @@ function withIssuing(
   );
 }
 
-/** The status while a new version is minted: Issuing=True, everything else as it was. */
-export function issuingStatus(
-  previous: TokenPolicyStatus | undefined,
-  generation: number | undefined,
-  now: Date,
-  inFlight: { version: number; reason: IssuingReason },
-): TokenPolicyStatus {
-  return {
-    ...previous,
-    conditions: withIssuing([...(previous?.conditions ?? [])], inFlight, now, generation),
-  };
-}
-
 /** The status of a policy being deleted: Deleting=True saying how far it got, Ready=False. */
 export function deletingStatus(
   previous: TokenPolicyStatus | undefined,
@@ -92,6 +79,8 @@ export function policyStatus(options: {
   nextScheduledAt?: Date | undefined;
   overlapMs?: number | undefined;
   outcome: ReadyOutcome & { reason: ReadyReason };
+  /** A version this reconcile minted and could not publish (shown as Issuing). */
+  inFlight?: { version: number; reason: IssuingReason };
 }): TokenPolicyStatus {
   const { previous, now } = options;
   const ready = setReady(previous?.conditions, options.outcome, now, options.generation);
@@ -102,7 +91,11 @@ export function policyStatus(options: {
       ? ready
       : withIssuing(
           ready,
-          pending && { version: pending.version, reason: (pending.mintReason ?? 'Initial') as IssuingReason },
+          options.inFlight ??
+            (pending && {
+              version: pending.version,
+              reason: (pending.mintReason ?? 'Initial') as IssuingReason,
+            }),
           now,
           options.generation,
         );

@@ -18,6 +18,7 @@ import {
   withActivated,
   withHandled,
   withMinted,
+  withMintedCurrent,
   withPruned,
   withRevoked,
 } from '../../core/transitions.ts';
@@ -117,7 +118,14 @@ export class StepExecutor {
         kind: 'refreshToken',
       });
     }
-    return this.writeRecord(ctx, withMinted(record, minted, step.handles));
+    // A routine rotation records the new version as current at once (one write); a replacement
+    // after a compromise waits pending until published, then revokes what it replaces.
+    return this.writeRecord(
+      ctx,
+      step.onActivate
+        ? withMinted(record, minted, step.handles)
+        : withMintedCurrent(record, minted, ctx.now, step.handles),
+    );
   }
 
   private async deliver(version: number, ctx: StepContext): Promise<StepResult> {

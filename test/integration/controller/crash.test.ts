@@ -190,6 +190,12 @@ interface CrashCase {
   token: TokenPolicySpec['token'];
   /** The crash hits the very first issuance instead of a requested rotation. */
   initial?: boolean;
+  /**
+   * What asks for the rotation: the rotate annotation (default; a routine rotation records the new
+   * version as current at once: mint → publish) or revoke=current (a compromise: mint pending →
+   * publish → activate, which revokes the previous version).
+   */
+  request?: 'rotate' | 'revoke';
 }
 
 const opaque: TokenPolicySpec['token'] = { type: 'opaque', opaque: { prefix: 'tsk_' }, ttl: '24h' };
@@ -205,7 +211,12 @@ const CASES: CrashCase[] = [
   { name: 'after the first mint (Initial)', fault: 'mint:Initial', token: opaque, initial: true },
   { name: 'after the rotation mint (Requested)', fault: 'mint:Requested', token: opaque },
   { name: 'after publishing to the Secret', fault: 'publish', token: opaque },
-  { name: 'after activating the new version', fault: 'activate', token: opaque },
+  {
+    name: 'after activating a replacement for a compromised version',
+    fault: 'activate',
+    token: opaque,
+    request: 'revoke',
+  },
   { name: 'after revoking the previous version', fault: 'revoke', token: opaque },
   { name: 'after the rotation mint of a JWT with a refresh token', fault: 'mint:Requested', token: jwt },
 ];
@@ -247,148 +258,165 @@ afterAll(async () => {
 
 describe('crash safety: the controller SIGKILLed at each step converges on restart', () => {
   // Generous ceilings: three controller processes start per case, on a busy 2-core machine.
-  it.each(CASES)('$name ($fault)', { timeout: 150_000 }, async ({ fault, token, initial }) => {
-    const namespace = await createNamespace('crash');
-    const name = uniqueName('policy');
-    const secret = `${name}-token`;
-    const rotateValue = 'crash-1';
-    const controllers: ControllerProcess[] = [];
-    const start = (faultInjection?: string) => {
-      const c = startController({
-        namespaces: [namespace],
-        clusterResourceNamespace: systemNamespace,
-        ...(faultInjection ? { faultInjection } : {}),
+  it.each(CASES)(
+    '$name ($fault)',
+    { timeout: 150_000 },
+    async ({ fault, token, initial, request = 'rotate' }) => {
+      const namespace = await createNamespace('crash');
+      const name = uniqueName('policy');
+      const secret = `${name}-token`;
+      const rotateValue = 'crash-1';
+      const controllers: ControllerProcess[] = [];
+      const start = (faultInjection?: string) => {
+        const c = startController({
+          namespaces: [namespace],
+          clusterResourceNamespace: systemNamespace,
+          ...(faultInjection ? { faultInjection } : {}),
+        });
+        controllers.push(c);
+        return c;
+      };
+      onTestFailed(() => {
+        for (const [i, c] of controllers.entries()) {
+          process.stderr.write(`\n--- controller #${i + 1} (pid ${c.pid}) output ---\n${c.tail(60)}\n`);
+        }
       });
-      controllers.push(c);
-      return c;
-    };
-    onTestFailed(() => {
-      for (const [i, c] of controllers.entries()) {
-        process.stderr.write(`\n--- controller #${i + 1} (pid ${c.pid}) output ---\n${c.tail(60)}\n`);
+      const spec: TokenPolicySpec = {
+        issuerRef: { name: issuer },
+        token,
+        rotation: { overlap: '0s' }, // the previous version is revoked as soon as its successor is active
+        secret: { name: secret },
+      };
+
+      let watch: SecretWatch;
+      let faulty: ControllerProcess;
+      let v1Token: string | undefined;
+      if (initial) {
+        // 2. (No step 1: the crash hits the first issuance.) Crash right after recording v1.
+        watch = watchSecret(namespace, name, secret);
+        faulty = start(fault);
+        await createPolicy(namespace, name, spec);
+      } else {
+        // 1. Issue v1 with a healthy controller, then stop it.
+        await createPolicy(namespace, name, spec);
+        const first = start();
+        await waitForPolicy(namespace, name, 'True/Issued', 60_000);
+        expect(await first.stop()).toEqual(CLEAN_EXIT);
+        const before = await vaultRecord(namespace, name);
+        expect(before).toMatchObject({ currentVersion: 1, lastVersion: 1 });
+        v1Token = (await secretData(namespace, secret))?.TOKEN;
+        expect(tokenHash(v1Token ?? '')).toBe(before?.versions[0]?.tokenHash);
+
+        // 2. Restart with fault injection, ask for a rotation, and let the process kill itself.
+        watch = watchSecret(namespace, name, secret);
+        faulty = start(fault);
+        await annotateObject(
+          { plural: 'tokenpolicies', namespace, name },
+          request === 'rotate'
+            ? { 'tokensmith.dev/rotate': rotateValue }
+            : { 'tokensmith.dev/revoke': 'current' },
+        );
       }
-    });
-    const spec: TokenPolicySpec = {
-      issuerRef: { name: issuer },
-      token,
-      rotation: { overlap: '0s' }, // the previous version is revoked as soon as its successor is active
-      secret: { name: secret },
-    };
+      expect(await faulty.waitForExit(60_000)).toEqual(KILLED);
+      expect(faulty.output()).toContain('fault injection enabled');
+      // It died right after the step asked for (a revoke step logs its reason too).
+      expect(lastStep(faulty)).toMatch(new RegExp(`^${fault}${fault.includes(':') ? '$' : '(:|$)'}`));
 
-    let watch: SecretWatch;
-    let faulty: ControllerProcess;
-    let v1Token: string | undefined;
-    if (initial) {
-      // 2. (No step 1: the crash hits the first issuance.) Crash right after recording v1.
-      watch = watchSecret(namespace, name, secret);
-      faulty = start(fault);
-      await createPolicy(namespace, name, spec);
-    } else {
-      // 1. Issue v1 with a healthy controller, then stop it.
-      await createPolicy(namespace, name, spec);
-      const first = start();
-      await waitForPolicy(namespace, name, 'True/Issued', 60_000);
-      expect(await first.stop()).toEqual(CLEAN_EXIT);
-      const before = await vaultRecord(namespace, name);
-      expect(before).toMatchObject({ currentVersion: 1, lastVersion: 1 });
-      v1Token = (await secretData(namespace, secret))?.TOKEN;
-      expect(tokenHash(v1Token ?? '')).toBe(before?.versions[0]?.tokenHash);
-
-      // 2. Restart with fault injection, ask for a rotation, and let the process kill itself.
-      watch = watchSecret(namespace, name, secret);
-      faulty = start(fault);
-      await annotateObject(
-        { plural: 'tokenpolicies', namespace, name },
-        { 'tokensmith.dev/rotate': rotateValue },
+      // 3. Restart without fault injection; wait until everything has converged.
+      const expectedVersion = initial ? 1 : 2;
+      const last = start();
+      await waitUntil(
+        `policy ${name} converged on version ${expectedVersion}`,
+        () => convergence(namespace, name, secret, expectedVersion),
+        'converged',
+        60_000,
       );
-    }
-    expect(await faulty.waitForExit(60_000)).toEqual(KILLED);
-    expect(faulty.output()).toContain('fault injection enabled');
-    // It died right after the step asked for (a revoke step logs its reason too).
-    expect(lastStep(faulty)).toMatch(new RegExp(`^${fault}${fault.includes(':') ? '$' : '(:|$)'}`));
+      await sleep(1_000); // a converged controller must not do anything more
+      expect(await last.stop()).toEqual(CLEAN_EXIT);
+      const observations = await watch.stop();
 
-    // 3. Restart without fault injection; wait until everything has converged.
-    const expectedVersion = initial ? 1 : 2;
-    const last = start();
-    await waitUntil(
-      `policy ${name} converged on version ${expectedVersion}`,
-      () => convergence(namespace, name, secret, expectedVersion),
-      'converged',
-      60_000,
-    );
-    await sleep(1_000); // a converged controller must not do anything more
-    expect(await last.stop()).toEqual(CLEAN_EXIT);
-    const observations = await watch.stop();
+      // 4. The world.
+      const record = await vaultRecord(namespace, name);
+      if (!record) throw new Error('no Vault record');
+      const now = Date.now();
 
-    // 4. The world.
-    const record = await vaultRecord(namespace, name);
-    if (!record) throw new Error('no Vault record');
-    const now = Date.now();
-
-    // Nothing minted twice: one version per issuance and requested rotation, numbered 1..n.
-    expect(record.lastVersion).toBe(expectedVersion);
-    expect(record.versions.map((v) => v.version)).toEqual(initial ? [1] : [1, 2]);
-    expect(new Set(record.versions.map((v) => v.tokenHash)).size).toBe(record.versions.length);
-    expect(record.versions.map((v) => v.mintReason)).toEqual(
-      initial ? ['Initial'] : ['Initial', 'Requested'],
-    );
-    if (!initial) expect(record.handled?.rotate).toBe(rotateValue);
-
-    // Exactly one active version, the current one, unexpired; no pending, none retiring.
-    const active = record.versions.filter((v) => v.state === 'active');
-    expect(active).toHaveLength(1);
-    const current = active[0];
-    if (!current) throw new Error('no active version');
-    expect(current.version).toBe(record.currentVersion);
-    expect(Date.parse(current.expiresAt)).toBeGreaterThan(now);
-    expect(record.versions.filter((v) => v.state === 'pending' || v.state === 'retiring')).toEqual([]);
-
-    // The previous version: revoked once its (zero) overlap ended, not before the new one was active.
-    if (!initial) {
-      const previous = record.versions.find((v) => v.version === 1);
-      expect(previous).toMatchObject({
-        state: 'revoked',
-        revokeReason: 'OverlapEnded',
-        tokenHash: tokenHash(v1Token ?? ''),
-      });
-      expect(previous?.token).toBeUndefined(); // revoked means gone: the plaintext left the record
-      expect(previous?.retiringSince).toBe(current.publishedAt);
-      expect(Date.parse(previous?.revokedAt ?? '')).toBeGreaterThanOrEqual(
-        Date.parse(current.publishedAt ?? ''),
+      // Nothing minted twice: one version per issuance and requested rotation, numbered 1..n.
+      expect(record.lastVersion).toBe(expectedVersion);
+      expect(record.versions.map((v) => v.version)).toEqual(initial ? [1] : [1, 2]);
+      expect(new Set(record.versions.map((v) => v.tokenHash)).size).toBe(record.versions.length);
+      const compromise = request === 'revoke';
+      expect(record.versions.map((v) => v.mintReason)).toEqual(
+        initial ? ['Initial'] : ['Initial', compromise ? 'Compromised' : 'Requested'],
       );
-    }
+      if (!initial && compromise) expect(record.handled?.revoke).toBe('current');
+      else if (!initial) expect(record.handled?.rotate).toBe(rotateValue);
 
-    // No lost live token: the Secret holds the active version (and its refresh token).
-    const data = await secretData(namespace, secret);
-    expect(data?.TOKEN).toBe(current.token);
-    expect(data?.TOKEN_EXPIRES_AT).toBe(current.expiresAt);
-    if (token.refresh?.enabled) {
-      expect(current.refreshToken).toBeDefined();
-      expect(data?.REFRESH_TOKEN).toBe(current.refreshToken);
-    }
-    if (token.type === 'jwt') expect(current.jti).toBeDefined();
+      // Exactly one active version, the current one, unexpired; no pending, none retiring.
+      const active = record.versions.filter((v) => v.state === 'active');
+      expect(active).toHaveLength(1);
+      const current = active[0];
+      if (!current) throw new Error('no active version');
+      expect(current.version).toBe(record.currentVersion);
+      expect(Date.parse(current.expiresAt)).toBeGreaterThan(now);
+      expect(record.versions.filter((v) => v.state === 'pending' || v.state === 'retiring')).toEqual([]);
 
-    // No orphan: the index holds exactly the recorded live tokens (and refresh tokens), each pointing
-    // at its version; nothing minted during the crash escaped the record.
-    expect(await indexEntries(namespace, name)).toEqual(expectedIndex(record));
-
-    // The Secret never held a token Vault did not record, nor one revoked or expired when read.
-    expect(observations.length).toBeGreaterThan(10);
-    const violations: string[] = [];
-    for (const o of observations) {
-      const version = record.versions.find((v) => v.tokenHash === tokenHash(o.token));
-      const when = new Date(o.at).toISOString();
-      if (!version || !o.recordedThen) {
-        violations.push(`${when}: the Secret held a token Vault did not record`);
-        continue;
+      // A compromised previous version: revoked at once when its replacement was published.
+      if (!initial && compromise) {
+        const previous = record.versions.find((v) => v.version === 1);
+        expect(previous).toMatchObject({ state: 'revoked', revokeReason: 'Compromised' });
+        expect(previous?.token).toBeUndefined();
+        expect(Date.parse(previous?.revokedAt ?? '')).toBeGreaterThanOrEqual(
+          Date.parse(current.publishedAt ?? ''),
+        );
       }
-      if (version.revokedAt !== undefined && Date.parse(version.revokedAt) <= o.at)
-        violations.push(`${when}: the Secret held v${version.version}, revoked at ${version.revokedAt}`);
-      if (Date.parse(version.expiresAt) <= o.at)
-        violations.push(`${when}: the Secret held v${version.version}, expired at ${version.expiresAt}`);
-    }
-    expect(violations).toEqual([]);
-    expect(observations.at(-1)?.token).toBe(current.token);
-    const seen = new Set(observations.map((o) => o.token));
-    expect(seen.size).toBeLessThanOrEqual(record.versions.length);
-  });
+      // The previous version: revoked once its (zero) overlap ended, not before the new one was active.
+      if (!initial && !compromise) {
+        const previous = record.versions.find((v) => v.version === 1);
+        expect(previous).toMatchObject({
+          state: 'revoked',
+          revokeReason: 'OverlapEnded',
+          tokenHash: tokenHash(v1Token ?? ''),
+        });
+        expect(previous?.token).toBeUndefined(); // revoked means gone: the plaintext left the record
+        expect(previous?.retiringSince).toBe(current.publishedAt);
+        expect(Date.parse(previous?.revokedAt ?? '')).toBeGreaterThanOrEqual(
+          Date.parse(current.publishedAt ?? ''),
+        );
+      }
+
+      // No lost live token: the Secret holds the active version (and its refresh token).
+      const data = await secretData(namespace, secret);
+      expect(data?.TOKEN).toBe(current.token);
+      expect(data?.TOKEN_EXPIRES_AT).toBe(current.expiresAt);
+      if (token.refresh?.enabled) {
+        expect(current.refreshToken).toBeDefined();
+        expect(data?.REFRESH_TOKEN).toBe(current.refreshToken);
+      }
+      if (token.type === 'jwt') expect(current.jti).toBeDefined();
+
+      // No orphan: the index holds exactly the recorded live tokens (and refresh tokens), each pointing
+      // at its version; nothing minted during the crash escaped the record.
+      expect(await indexEntries(namespace, name)).toEqual(expectedIndex(record));
+
+      // The Secret never held a token Vault did not record, nor one revoked or expired when read.
+      expect(observations.length).toBeGreaterThan(10);
+      const violations: string[] = [];
+      for (const o of observations) {
+        const version = record.versions.find((v) => v.tokenHash === tokenHash(o.token));
+        const when = new Date(o.at).toISOString();
+        if (!version || !o.recordedThen) {
+          violations.push(`${when}: the Secret held a token Vault did not record`);
+          continue;
+        }
+        if (version.revokedAt !== undefined && Date.parse(version.revokedAt) <= o.at)
+          violations.push(`${when}: the Secret held v${version.version}, revoked at ${version.revokedAt}`);
+        if (Date.parse(version.expiresAt) <= o.at)
+          violations.push(`${when}: the Secret held v${version.version}, expired at ${version.expiresAt}`);
+      }
+      expect(violations).toEqual([]);
+      expect(observations.at(-1)?.token).toBe(current.token);
+      const seen = new Set(observations.map((o) => o.token));
+      expect(seen.size).toBeLessThanOrEqual(record.versions.length);
+    },
+  );
 });

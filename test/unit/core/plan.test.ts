@@ -278,6 +278,53 @@ const cases: { name: string; input: PlanInput; step: PlanStep }[] = [
     ),
     step: { kind: 'prune', versions: [1, 2] },
   },
+  {
+    name: 'a rotation recorded v2 as current: the Secret, still holding v1, gets it first',
+    input: input(record(2, version(1, retiring(0)), version(2)), {
+      secretTokenHash: 'hash-1',
+      secretInSync: false,
+    }),
+    step: { kind: 'publish', version: 2 },
+  },
+  {
+    name: 'the Secret gets the new version before a revoke=previous request revokes what it holds',
+    input: input(record(2, version(1, retiring(0)), version(2)), {
+      secretTokenHash: 'hash-1',
+      secretInSync: false,
+      requests: { revoke: { value: 'previous', scope: 'previous' } },
+    }),
+    step: { kind: 'publish', version: 2 },
+  },
+  {
+    name: 'the Secret gets the new version before an overlap that is over is revoked',
+    input: input(record(2, version(1, retiring(-HOUR)), version(2)), {
+      secretTokenHash: 'hash-1',
+      secretInSync: false,
+    }),
+    step: { kind: 'publish', version: 2 },
+  },
+  {
+    name: 'a first issuance whose Secret write failed (no Secret, never reported): publish',
+    input: input(record(1, version(1)), { secretTokenHash: undefined, secretInSync: false }),
+    step: { kind: 'publish', version: 1 },
+  },
+  {
+    name: 'a Secret deleted after the status reported its version: restore it (sync)',
+    input: input(record(1, version(1)), {
+      secretTokenHash: undefined,
+      secretInSync: false,
+      reportedVersion: 1,
+    }),
+    step: { kind: 'sync', version: 1 },
+  },
+  {
+    name: 'a Secret holding a token tokensmith never issued: restore it (sync)',
+    input: input(record(2, version(1, retiring(0)), version(2)), {
+      secretTokenHash: 'hash-from-elsewhere',
+      secretInSync: false,
+    }),
+    step: { kind: 'sync', version: 2 },
+  },
 ];
 
 describe('planNextStep', () => {

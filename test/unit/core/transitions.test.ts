@@ -3,7 +3,12 @@
  * fingerprint, times, reason) and loses its plaintext token and refresh token.
  */
 import { describe, expect, it } from 'vitest';
-import { withActivated, withAllRevoked, withRevoked } from '../../../src/core/transitions.ts';
+import {
+  withActivated,
+  withAllRevoked,
+  withMintedCurrent,
+  withRevoked,
+} from '../../../src/core/transitions.ts';
 import { T0, active, pending, record, retiring, version } from '../../support/builders.ts';
 
 const withRefresh = (v: ReturnType<typeof version>) => ({
@@ -43,5 +48,21 @@ describe('revoking', () => {
     ]);
     const deleted = withAllRevoked(activated, T0, 'PolicyDeleted');
     expect(deleted.versions.every((v) => v.token === undefined)).toBe(true);
+  });
+});
+
+describe('a routine rotation, recorded in one write', () => {
+  it('makes the new version current and active, and starts the overlap of the one it replaces', () => {
+    const before = record(2, version(1, retiring(-60_000)), version(2, active()));
+    const after = withMintedCurrent(before, version(3, pending()), T0, { rotate: 'r-1' });
+    expect(after.currentVersion).toBe(3);
+    expect(after.lastVersion).toBe(3);
+    expect(after.handled).toEqual({ rotate: 'r-1' });
+    expect(after.versions.map((v) => [v.version, v.state, v.retiringSince])).toEqual([
+      [1, 'retiring', before.versions[0]?.retiringSince], // its overlap keeps its own start
+      [2, 'retiring', T0.toISOString()],
+      [3, 'active', undefined],
+    ]);
+    expect(after.versions[2]?.publishedAt).toBe(T0.toISOString());
   });
 });
