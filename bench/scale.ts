@@ -18,6 +18,8 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
   type KubernetesListObject,
   type V1Namespace,
 } from '@kubernetes/client-node';
@@ -26,12 +28,14 @@ import type { TokenPolicy } from '../src/api/v1alpha1.generated.ts';
 import { createInformer } from '../src/kube/informer.ts';
 import { VaultClient } from '../src/vault/client.ts';
 import type { TestEnvironment } from '../test/env/environment.ts';
+import { freePort } from '../test/env/ports.ts';
 import { processStats, spawnController, type ControllerProcess } from '../test/support/spawnController.ts';
 import {
   createReadyClusterIssuer,
   kubeMetricsText,
   kubeRequestCounts,
   metricSamples,
+  percentile,
   pool,
   positiveFlag,
   readyTrue,
@@ -162,6 +166,44 @@ async function terminatedWatchers(kc: KubeConfig): Promise<string> {
   return samples.map((s) => `${s.labels.resource ?? '?'} ${s.value}`).join(', ') || '0';
 }
 
+/** The controller's Vault requests so far, by operation (from its own /metrics). */
+async function vaultRequestCounts(metricsPort: number): Promise<Map<string, number>> {
+  const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+  const counts = new Map<string, number>();
+  for (const { labels, value } of metricSamples(await res.text(), 'tokensmith_vault_requests_total')) {
+    const key = labels.operation ?? '?';
+    counts.set(key, (counts.get(key) ?? 0) + value);
+  }
+  return counts;
+}
+
+/** Per-policy request figures between two counts: the total and the largest rows. */
+function perPolicy(before: Map<string, number>, after: Map<string, number>, n: number, skip = ''): string {
+  let total = 0;
+  const rows: [string, number][] = [];
+  for (const [k, v] of after) {
+    const d = v - (before.get(k) ?? 0);
+    if (d <= 0 || k === skip) continue;
+    total += d;
+    rows.push([k, d]);
+  }
+  rows.sort((a, b) => b[1] - a[1]);
+  return (
+    `${(total / n).toFixed(2)} per policy — ` +
+    rows
+      .slice(0, 8)
+      .map(([k, d]) => `${k} ${(d / n).toFixed(2)}`)
+      .join(', ')
+  );
+}
+
+const latencyLine = (label: string, ms: number[]) => {
+  const sorted = [...ms].sort((a, b) => a - b);
+  return sorted.length === 0
+    ? `${label}: none measured`
+    : `${label}: p50 ${secs(percentile(sorted, 50))}, p99 ${secs(percentile(sorted, 99))}, max ${secs(sorted.at(-1) ?? NaN)} (${sorted.length} probes)`;
+};
+
 const running: { env?: TestEnvironment; controller?: ControllerProcess } = {};
 
 async function shutdown(): Promise<void> {
@@ -199,6 +241,7 @@ async function main(): Promise<void> {
     await core.createNamespace({ body });
   }
 
+  const metricsPort = await freePort();
   const controllerArgs = [
     `--cluster-resource-namespace=${SYSTEM_NAMESPACE}`,
     '--no-leader-elect',
@@ -208,6 +251,7 @@ async function main(): Promise<void> {
     `--kube-burst=${options.kubeQps * 2}`,
     `--vault-qps=${options.vaultQps}`,
     `--vault-burst=${options.vaultQps * 2}`,
+    `--metrics-port=${metricsPort}`,
   ];
   print(
     `settings: ${N} opaque policies over ${options.namespaces} namespaces, controller --concurrency ${options.concurrency}, ` +
@@ -226,8 +270,11 @@ async function main(): Promise<void> {
   const idle = processStats(controller.pid);
   const rss = sampleProcess(controller.pid);
 
-  // Track readiness through an informer of our own (one list and a watch, not a poll).
+  // Readiness, and when each probe was acted on, through an informer of our own (one list and a
+  // watch, not a poll).
   const ready = new Set<string>();
+  const readyAt = new Map<string, number>();
+  const revokedAt = new Map<string, number>();
   const key = (p: TokenPolicy) => `${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`;
   const watcher = createInformer<TokenPolicy>({
     kubeConfig: kc,
@@ -239,13 +286,87 @@ async function main(): Promise<void> {
         plural: PLURAL.tokenPolicy,
         ...o,
       }) as Promise<KubernetesListObject<TokenPolicy>>,
-    onChange: (p) => (readyTrue(p) ? ready.add(key(p)) : ready.delete(key(p))),
+    onChange: (p) => {
+      const k = key(p);
+      if (readyTrue(p)) {
+        ready.add(k);
+        if (!readyAt.has(k)) readyAt.set(k, Date.now());
+      } else ready.delete(k);
+      if (!revokedAt.has(k) && p.status?.versions?.some((v) => v.version === 1 && v.state === 'revoked'))
+        revokedAt.set(k, Date.now());
+    },
     onDelete: (p) => ready.delete(key(p)),
   });
   watcher.start();
   await watcher.waitForSync(60_000);
 
+  const policyBody = (name: string) => ({
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: 'TokenPolicy',
+    metadata: { name },
+    spec: {
+      issuerRef: { name: ISSUER },
+      token: { type: 'opaque', ttl: '24h' },
+      secret: { name: `${name}-token` },
+    },
+  });
+  const create = (namespace: string, name: string) =>
+    custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: PLURAL.tokenPolicy,
+      body: policyBody(name),
+    });
+
+  // Probes: a policy created, and a revoke=current annotated on a Ready policy, while the N are
+  // being issued ("during") and once they all exist ("after"); each timed from its request to
+  // Ready (a new policy) or to its version 1 shown revoked (a revocation).
+  const probes = {
+    createDuring: [] as number[],
+    createDuringBusy: [] as number[],
+    revokeDuring: [] as number[],
+    createAfter: [] as number[],
+    revokeAfter: [] as number[],
+  };
+  const probeNs = `${SYSTEM_NAMESPACE}-probe`;
+  await core.createNamespace({ body: { metadata: { name: probeNs } } });
+  let probeSeq = 0;
+  const waitFor = async (
+    map: Map<string, number>,
+    k: string,
+    timeoutMs: number,
+  ): Promise<number | undefined> => {
+    const deadline = Date.now() + timeoutMs;
+    while (!map.has(k) && Date.now() < deadline) await sleep(20);
+    return map.get(k);
+  };
+  const probeCreate = async (namespace: string, into: number[]) => {
+    const name = `probe-${probeSeq++}`;
+    const t0 = Date.now();
+    await create(namespace, name);
+    const at = await waitFor(readyAt, `${namespace}/${name}`, 120_000);
+    if (at !== undefined) into.push(at - t0);
+  };
+  const probeRevoke = async (namespace: string, name: string, into: number[]) => {
+    const t0 = Date.now();
+    await custom.patchNamespacedCustomObject(
+      {
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: PLURAL.tokenPolicy,
+        name,
+        body: { metadata: { annotations: { 'tokensmith.dev/revoke': 'current' } } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const at = await waitFor(revokedAt, `${namespace}/${name}`, 120_000);
+    if (at !== undefined) into.push(at - t0);
+  };
+
   const before = await kubeRequestCounts(kc);
+  const vaultBefore = await vaultRequestCounts(metricsPort);
   const terminatedBefore = await terminatedWatchers(kc);
   const width = String(N - 1).length;
   const work = Array.from({ length: N }, (_, i) => ({
@@ -253,50 +374,88 @@ async function main(): Promise<void> {
     name: `p-${String(i).padStart(width, '0')}`,
   }));
   const startedAt = Date.now();
-  await pool(work, options.createConcurrency, async ({ namespace, name }) => {
-    await custom.createNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace,
-      plural: PLURAL.tokenPolicy,
-      body: {
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: 'TokenPolicy',
-        metadata: { name },
-        spec: {
-          issuerRef: { name: ISSUER },
-          token: { type: 'opaque', ttl: '24h' },
-          secret: { name: `${name}-token` },
-        },
-      },
-    });
+  let createdAt = 0;
+  const creating = pool(work, options.createConcurrency, async ({ namespace, name }) => {
+    await create(namespace, name);
+  }).then(() => {
+    createdAt = Date.now();
+    note(`created ${N} policies in ${secs(createdAt - startedAt)}; waiting for all Ready`);
   });
-  const createdAt = Date.now();
-  note(`created ${N} policies in ${secs(createdAt - startedAt)}; waiting for all Ready`);
+  // Probes while the N are issued: one of each kind every 2 s (a revocation needs a Ready policy).
+  const probing = (async () => {
+    const revoked = new Set<string>();
+    await sleep(1000);
+    while (ready.size < N && Date.now() - startedAt < options.timeoutMs) {
+      const target = [...ready].find((k) => k.startsWith('scale-') && !revoked.has(k));
+      await Promise.all([
+        probeCreate(probeNs, probes.createDuring),
+        probeCreate(namespaces[0] ?? '', probes.createDuringBusy),
+        ...(target
+          ? [
+              (() => {
+                revoked.add(target);
+                const [ns, name] = target.split('/');
+                return probeRevoke(ns ?? '', name ?? '', probes.revokeDuring);
+              })(),
+            ]
+          : []),
+      ]);
+      await sleep(2000);
+    }
+  })();
+  await creating;
   let lastReport = 0;
-  while (ready.size < N) {
+  const bulkReady = () => [...ready].filter((k) => !k.includes('/probe-')).length;
+  while (bulkReady() < N) {
     if (Date.now() - startedAt > options.timeoutMs) break;
     if (Date.now() - lastReport > 15_000) {
       lastReport = Date.now();
-      note(`${ready.size} of ${N} Ready after ${secs(Date.now() - startedAt, 0)}`);
+      note(`${bulkReady()} of ${N} Ready after ${secs(Date.now() - startedAt, 0)}`);
     }
     await sleep(250);
   }
-  const readyAt = Date.now();
-  const readyCount = ready.size;
+  const readyAtAll = Date.now();
+  const readyCount = bulkReady();
   const cpuAtReady = processStats(controller.pid);
   const after = await kubeRequestCounts(kc);
+  const vaultAfter = await vaultRequestCounts(metricsPort);
   const terminatedAfter = await terminatedWatchers(kc);
+  await probing;
+
+  // Probes once the N exist: 20 of each, one at a time.
+  for (let i = 0; i < 20; i++) {
+    await probeCreate(namespaces[i % namespaces.length] ?? '', probes.createAfter);
+    const target = work[(i * 7919) % N];
+    if (target && !revokedAt.has(`${target.namespace}/${target.name}`))
+      await probeRevoke(target.namespace, target.name, probes.revokeAfter);
+  }
+
   note('settling for 30 s');
   await sleep(30_000);
   const settled = processStats(controller.pid);
   const peak = rss.peak();
+  rss.stop();
+  const memory = await fetch(`http://127.0.0.1:${metricsPort}/metrics`)
+    .then((r) => r.text())
+    .then((text) =>
+      ['heap_size_total', 'heap_size_used', 'external_memory']
+        .map((m) => `tokensmith_nodejs_${m}_bytes`)
+        .map(
+          (name) =>
+            `${name.replace(/^tokensmith_nodejs_|_bytes$/g, '')} ${mb(metricSamples(text, name)[0]?.value ?? NaN)}`,
+        )
+        .join(', '),
+    )
+    .catch(() => 'not available');
+  note('measuring idle CPU for 60 s');
+  const idleFrom = processStats(controller.pid);
+  await sleep(60_000);
+  const idleTo = processStats(controller.pid);
   if (options.profileDir) {
     process.kill(controller.pid, 'SIGUSR2');
     note(`heap snapshot and CPU profile (at exit) in ${options.profileDir}`);
     await sleep(15_000);
   }
-  rss.stop();
 
   print('');
   print(
@@ -304,32 +463,35 @@ async function main(): Promise<void> {
   );
   print(
     readyCount === N
-      ? `all ${N} Ready ${secs(readyAt - startedAt)} after the first create (${(N / ((readyAt - startedAt) / 1000)).toFixed(1)} policies/s)`
-      : `only ${readyCount} of ${N} Ready after ${secs(readyAt - startedAt)}: gave up`,
+      ? `all ${N} Ready ${secs(readyAtAll - startedAt)} after the first create (${(N / ((readyAtAll - startedAt) / 1000)).toFixed(1)} policies/s)`
+      : `only ${readyCount} of ${N} Ready after ${secs(readyAtAll - startedAt)}: gave up`,
   );
   if (idle && cpuAtReady && settled) {
     const cpuMs = cpuAtReady.cpuMs - idle.cpuMs;
     print(
       `controller CPU: ${secs(cpuMs)} for ${readyCount} policies (${((cpuMs / 1000 / Math.max(1, readyCount)) * 1000).toFixed(1)} s per 1,000)`,
     );
-    print(`controller RSS: idle ${mb(idle.rssBytes)}, peak ${mb(peak)}, settled ${mb(settled.rssBytes)}`);
+    print(
+      `controller RSS: idle ${mb(idle.rssBytes)}, peak ${mb(peak)}, settled ${mb(settled.rssBytes)} (settled: ${memory})`,
+    );
   }
-  let total = 0;
-  const rows: [string, number][] = [];
-  for (const [k, v] of after) {
-    const d = v - (before.get(k) ?? 0);
-    if (d <= 0 || k === 'POST tokenpolicies') continue; // the creates are the benchmark's own
-    total += d;
-    rows.push([k, d]);
-  }
-  rows.sort((a, b) => b[1] - a[1]);
+  if (idleFrom && idleTo)
+    print(
+      `controller idle CPU over 60 s with the ${N} in place: ${(((idleTo.cpuMs - idleFrom.cpuMs) / 60_000) * 100).toFixed(2)} % of a core`,
+    );
   print(
-    `kube-apiserver requests (all clients but the creates): ${(total / N).toFixed(2)} per policy — ` +
-      rows
-        .slice(0, 8)
-        .map(([k, d]) => `${k} ${(d / N).toFixed(2)}`)
-        .join(', '),
+    `kube-apiserver requests (all clients but the creates): ${perPolicy(before, after, N, 'POST tokenpolicies')}`,
   );
+  print(`Vault requests (the controller's): ${perPolicy(vaultBefore, vaultAfter, N)}`);
+  print(
+    latencyLine('new policy → Ready while the N are issued (a namespace of its own)', probes.createDuring),
+  );
+  print(
+    latencyLine('new policy → Ready while the N are issued (a namespace of the N)', probes.createDuringBusy),
+  );
+  print(latencyLine('revoke=current → revoked while the N are issued', probes.revokeDuring));
+  print(latencyLine('new policy → Ready with the N in place', probes.createAfter));
+  print(latencyLine('revoke=current → revoked with the N in place', probes.revokeAfter));
   print(
     `terminated watchers (apiserver_terminated_watchers_total): before ${terminatedBefore}; after ${terminatedAfter}`,
   );
@@ -351,7 +513,7 @@ async function main(): Promise<void> {
     const count = await waitForSynced(again, 120_000);
     const stats = processStats(again.pid);
     print(
-      `restart: "caches synced" with policies ${count} of ${N} in ${secs(Date.now() - restartedAt)}` +
+      `restart: "caches synced" with policies ${count} of ${N + probeSeq} in ${secs(Date.now() - restartedAt)}` +
         (stats ? `, RSS ${mb(stats.rssBytes)}` : ''),
     );
   }

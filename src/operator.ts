@@ -251,6 +251,7 @@ export function startOperator(options: OperatorOptions): Operator {
     issuers: issuerWatch,
     secrets: secretWatch,
     secretWrites: secrets,
+    policyWrites,
     ...(namespaceInformer ? { namespaces: namespaceWatch } : {}),
     resyncSpreadMs: spreadMs,
   });

@@ -60,8 +60,8 @@ export class Applier {
     ref: CustomResourceRef,
     body: Record<string, unknown>,
     fieldManager: string = FIELD_MANAGER,
-  ): Promise<void> {
-    await this.patchCustom(
+  ): Promise<string | undefined> {
+    return this.patchCustom(
       'writing the status of',
       ref,
       body,
@@ -79,7 +79,7 @@ export class Applier {
     strategy: PatchStrategy,
     status: boolean,
     fieldManager: string = FIELD_MANAGER,
-  ): Promise<void> {
+  ): Promise<string | undefined> {
     const what = `${doing} ${ref.plural} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`;
     const options = setHeaderOptions('Content-Type', strategy);
     const params = {
@@ -92,7 +92,7 @@ export class Applier {
     };
     const namespace = ref.namespace;
     try {
-      await this.limiter.run(() => {
+      const written: unknown = await this.limiter.run((): Promise<unknown> => {
         if (namespace === undefined) {
           return status
             ? this.custom.patchClusterCustomObjectStatus(params, options)
@@ -102,6 +102,7 @@ export class Applier {
           ? this.custom.patchNamespacedCustomObjectStatus({ ...params, namespace }, options)
           : this.custom.patchNamespacedCustomObject({ ...params, namespace }, options);
       });
+      return (written as KubernetesObject | undefined)?.metadata?.resourceVersion;
     } catch (err) {
       throw kubeError(what, err);
     }

@@ -19,3 +19,30 @@ export function isSameWrite(
   const version = object.metadata?.resourceVersion;
   return version !== undefined && ours?.metadata?.resourceVersion === version;
 }
+
+/**
+ * Writes in flight per object key. A watch event can arrive before the response of the write
+ * that caused it; waiting for that write to settle first lets `isSameWrite` recognise it.
+ */
+export class WritesInFlight {
+  private readonly inFlight = new Map<string, Promise<unknown>>();
+
+  /** Tracks `write` for `key` until it settles; returns it. */
+  track<T>(key: string, write: Promise<T>): Promise<T> {
+    const settled = write.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inFlight.set(key, settled);
+    void settled.then(() => {
+      if (this.inFlight.get(key) === settled) this.inFlight.delete(key);
+    });
+    return write;
+  }
+
+  /** Resolves once no write tracked for `key` when called is in flight. */
+  settled(key: string): Promise<void> {
+    const pending = this.inFlight.get(key);
+    return pending ? pending.then(() => undefined) : Promise.resolve();
+  }
+}

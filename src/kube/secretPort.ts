@@ -5,7 +5,7 @@ import type { ObjectKey, RequestLimiter } from '../ports.ts';
 import { kubeError, kubeStatus } from './apiErrors.ts';
 import type { Applier } from './apply.ts';
 import type { CacheView } from './informer.ts';
-import { isSameWrite } from './ownWrites.ts';
+import { isSameWrite, WritesInFlight } from './ownWrites.ts';
 
 /**
  * The policy reconciler's Secrets. The informer caches their metadata only (see metadataOnly.ts),
@@ -17,9 +17,14 @@ export function secretPort(options: {
   limiter: RequestLimiter;
   applier: Applier;
   managedSecrets: CacheView<V1Secret>;
-}): SecretPort & { forget(key: ObjectKey): void; isOwnWrite(secret: V1Secret): boolean } {
+}): SecretPort & {
+  forget(key: ObjectKey): void;
+  isOwnWrite(secret: V1Secret): boolean;
+  settled(key: ObjectKey): Promise<void>;
+} {
   const core = options.kubeConfig.makeApiClient(CoreV1Api);
   const written = new Map<string, V1Secret>();
+  const inFlight = new WritesInFlight();
   return {
     async get(key: ObjectKey) {
       const id = `${key.namespace}/${key.name}`;
@@ -36,10 +41,19 @@ export function secretPort(options: {
         throw kubeError(`reading Secret ${key.namespace}/${key.name}`, err);
       }
     },
-    async apply(secret: V1Secret) {
-      const applied = await options.applier.apply(secret);
-      written.set(`${applied.metadata?.namespace ?? ''}/${applied.metadata?.name ?? ''}`, kept(applied));
-      return applied;
+    apply(secret: V1Secret) {
+      const id = `${secret.metadata?.namespace ?? ''}/${secret.metadata?.name ?? ''}`;
+      return inFlight.track(
+        id,
+        options.applier.apply(secret).then((applied) => {
+          written.set(id, kept(applied));
+          return applied;
+        }),
+      );
+    },
+    /** Resolves once tokensmith's writes of this Secret in flight now have settled. */
+    settled(key: ObjectKey) {
+      return inFlight.settled(`${key.namespace}/${key.name}`);
     },
     forget(key: ObjectKey) {
       written.delete(`${key.namespace}/${key.name}`);

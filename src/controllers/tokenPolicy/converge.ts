@@ -63,7 +63,7 @@ export async function converge(
   /** Vault holds no record of this policy (never reconciled before): no read, create-only write. */
   fresh = false,
 ): Promise<Converged> {
-  let known: Known = fresh ? { stored: undefined, secret: undefined } : NOTHING_KNOWN;
+  let known: Known = fresh ? { stored: undefined, secret: null } : NOTHING_KNOWN;
   const jitterMaxMs = deps.scheduleJitterMs ?? 0;
   for (let i = 0; i < MAX_STEPS; i++) {
     const now = deps.clock.now();
@@ -106,7 +106,9 @@ export async function converge(
       });
       known = {
         stored: result.stored === undefined ? (stored ?? null) : result.stored,
-        secret: result.secret ?? known.secret,
+        // What the step wrote, else what this round saw (absent included): a step that wrote no
+        // Secret did not change it.
+        secret: result.secret ?? world.secret,
       };
     } catch (err) {
       if (isTokensmithError(err, 'VaultConflict')) {

@@ -26,13 +26,13 @@ import { policySettings } from './settings.ts';
 import type { Versioned } from '../../ports.ts';
 import type { SecretPort } from './ports.ts';
 
-/** What this reconcile already knows: null for the record means "not read yet". */
+/** What this reconcile already knows: null means "not read yet", undefined "known absent". */
 export interface Known {
   stored: Versioned<PolicyTokenRecord> | undefined | null;
-  secret: V1Secret | undefined;
+  secret: V1Secret | undefined | null;
 }
 
-export const NOTHING_KNOWN: Known = { stored: null, secret: undefined };
+export const NOTHING_KNOWN: Known = { stored: null, secret: null };
 
 /** One round's view of the world and the plan input made from it. */
 export interface Gathered {
@@ -61,8 +61,9 @@ export async function gather(options: {
   const stored = known.stored === null ? await issuer.store.read(key) : known.stored;
   const record = adopt(stored?.value, identity, settings);
   const secret =
-    known.secret ??
-    (await options.secrets.get({ namespace: identity.namespace, name: settings.secret.name }));
+    known.secret === null
+      ? await options.secrets.get({ namespace: identity.namespace, name: settings.secret.name })
+      : known.secret;
   if (ownedByOther(secret, identity)) {
     throw new TokensmithError(
       'SecretNotOwned',

@@ -23,7 +23,17 @@ export interface PolicyControllerSetup extends ControllerSetup<PolicyReconcilerD
   issuers: Watch<AnyIssuer>;
   secrets: Watch<V1Secret>;
   /** Secret events of tokensmith's own write need no reconcile; a deleted one is forgotten. */
-  secretWrites: { isOwnWrite(secret: V1Secret): boolean; forget(key: ObjectKey): void };
+  secretWrites: {
+    isOwnWrite(secret: V1Secret): boolean;
+    forget(key: ObjectKey): void;
+    settled(key: ObjectKey): Promise<void>;
+  };
+  /** Likewise for the policy's own status and finalizer writes. */
+  policyWrites?: {
+    isOwnWrite(policy: TokenPolicy): boolean;
+    forget(policy: TokenPolicy): void;
+    settled(policy: TokenPolicy): Promise<void>;
+  };
   namespaces?: Watch<V1Namespace>;
 }
 
@@ -41,11 +51,21 @@ export function setupPolicyController(mgr: Manager, setup: PolicyControllerSetup
   setup.policies.add({
     onChange: (policy) => {
       index.set(policy);
-      if (changes.changed(policy)) queue.add(policyKeyOf(policy));
+      if (!changes.changed(policy)) return;
+      const writes = setup.policyWrites;
+      if (!writes) {
+        queue.add(policyKeyOf(policy));
+        return;
+      }
+      // The event of tokensmith's own write may come before that write's answer: wait for it.
+      void writes.settled(policy).then(() => {
+        if (!writes.isOwnWrite(policy)) queue.add(policyKeyOf(policy));
+      });
     },
     onDelete: (policy) => {
       index.delete(policy);
       changes.forget(policy);
+      setup.policyWrites?.forget(policy);
       queue.add(policyKeyOf(policy));
     },
     onResync: (policy) => {
@@ -62,7 +82,10 @@ export function setupPolicyController(mgr: Manager, setup: PolicyControllerSetup
   };
   setup.secrets.add({
     onChange: (secret) => {
-      if (!setup.secretWrites.isOwnWrite(secret)) owner(secret);
+      const key = { namespace: secret.metadata?.namespace ?? '', name: secret.metadata?.name ?? '' };
+      void setup.secretWrites.settled(key).then(() => {
+        if (!setup.secretWrites.isOwnWrite(secret)) owner(secret);
+      });
     },
     onDelete: (secret) => {
       setup.secretWrites.forget({
