@@ -15,23 +15,37 @@ import { withRequestGroup } from '../util/requestGroup.ts';
 import { silentLogger } from '../util/logger.ts';
 
 export type {
+  Priority,
   ReconcileHandler,
   ReconcileResult,
   StartOptions,
   WorkQueue,
   WorkQueueOptions,
 } from './workQueueTypes.ts';
-import type { ReconcileHandler, ReconcileResult, WorkQueue, WorkQueueOptions } from './workQueueTypes.ts';
+import type {
+  Priority,
+  ReconcileHandler,
+  ReconcileResult,
+  WorkQueue,
+  WorkQueueOptions,
+} from './workQueueTypes.ts';
 
 /** Creates a work queue; see WorkQueue for the contract. */
+/** Priority levels: revocations first, then what someone just asked for, then scheduled work. */
+const LEVEL: Record<Priority, number> = { urgent: 0, user: 1, routine: 2 };
+
 export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
   const logger = options.logger ?? silentLogger;
 
-  const ready = new Set<string>(); // due now (membership; each group keeps its own FIFO order)
+  const ready = new Map<string, number>(); // due now, with the priority level it waits at
   const groupOf = options.groupOf ?? (() => '');
-  const readyByGroup = new Map<string, Set<string>>(); // groups with ready keys, in turn order
+  // Per priority level (0 = urgent, 1 = user, 2 = routine): groups with ready keys, in turn order;
+  // each group keeps its own FIFO order.
+  const readyByLevel = [0, 1, 2].map(() => new Map<string, Set<string>>());
+  /** The most urgent level each key was asked for (kept across a retry and a requeue). */
+  const levelOf = new Map<string, number>();
   const inFlightByGroup = new Map<string, number>();
   /** When each ready key became ready (for onTaken). */
   const readyAt = new Map<string, number>();
@@ -48,8 +62,14 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
 
   const now = () => clock.now().getTime();
 
-  const schedule = (key: string, dueAt: number) => {
-    if (stopped || ready.has(key)) return;
+  const schedule = (key: string, dueAt: number, level = LEVEL.routine) => {
+    if (stopped) return;
+    const was = ready.get(key);
+    if (was !== undefined) {
+      if (dueAt <= now() && level < was) promote(key, was, level);
+      return;
+    }
+    if (dueAt <= now() || processing.has(key)) levelOf.set(key, Math.min(levelOf.get(key) ?? level, level));
     if (processing.has(key)) {
       dirty.set(key, Math.min(dirty.get(key) ?? Infinity, dueAt));
       return;
@@ -99,39 +119,67 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
 
   const makeReady = (key: string) => {
     if (ready.has(key)) return;
-    ready.add(key);
+    const level = levelOf.get(key) ?? LEVEL.routine;
+    ready.set(key, level);
     readyAt.set(key, now());
+    enlist(key, level);
+  };
+
+  const enlist = (key: string, level: number) => {
+    const byGroup = readyByLevel[level] ?? new Map<string, Set<string>>();
     const group = groupOf(key);
-    let keys = readyByGroup.get(group);
+    let keys = byGroup.get(group);
     if (!keys) {
       keys = new Set();
-      readyByGroup.set(group, keys);
+      byGroup.set(group, keys);
     }
     keys.add(key);
   };
 
-  // Takes the next key: groups in turn; a group at its cap is passed over while a group below
-  // its cap has keys ready (and served anyway when none has: no worker idles with work waiting).
-  const takeNext = (): string | undefined => {
-    const cap = options.maxInFlightPerGroup ?? concurrency;
-    let fallback: string | undefined;
-    for (const [group, keys] of readyByGroup) {
-      if ((inFlightByGroup.get(group) ?? 0) >= cap) {
-        fallback ??= group;
-        continue;
-      }
-      return takeFrom(group, keys);
-    }
-    const keys = fallback === undefined ? undefined : readyByGroup.get(fallback);
-    return fallback !== undefined && keys ? takeFrom(fallback, keys) : undefined;
+  /** A ready key asked for more urgently: it moves up to that level (keeping its wait time). */
+  const promote = (key: string, from: number, to: number) => {
+    const byGroup = readyByLevel[from];
+    const group = groupOf(key);
+    const keys = byGroup?.get(group);
+    keys?.delete(key);
+    if (keys?.size === 0) byGroup?.delete(group);
+    ready.set(key, to);
+    levelOf.set(key, to);
+    enlist(key, to);
+    dispatch();
   };
 
-  const takeFrom = (group: string, keys: Set<string>): string | undefined => {
+  // Takes the next key: groups in turn; a group at its cap is passed over while a group below
+  // its cap has keys ready (and served anyway when none has: no worker idles with work waiting).
+  // The most urgent level first; within a level, groups in turn as described above.
+  const takeNext = (): string | undefined => {
+    const cap = options.maxInFlightPerGroup ?? concurrency;
+    let fallback: { level: number; group: string } | undefined;
+    for (const [level, byGroup] of readyByLevel.entries()) {
+      for (const [group, keys] of byGroup) {
+        if ((inFlightByGroup.get(group) ?? 0) >= cap) {
+          fallback ??= { level, group };
+          continue;
+        }
+        return takeFrom(byGroup, group, keys);
+      }
+    }
+    if (!fallback) return undefined;
+    const byGroup = readyByLevel[fallback.level];
+    const keys = byGroup?.get(fallback.group);
+    return byGroup && keys ? takeFrom(byGroup, fallback.group, keys) : undefined;
+  };
+
+  const takeFrom = (
+    byGroup: Map<string, Set<string>>,
+    group: string,
+    keys: Set<string>,
+  ): string | undefined => {
     const key = keys.values().next();
     if (key.done) return undefined;
     keys.delete(key.value);
-    readyByGroup.delete(group);
-    if (keys.size > 0) readyByGroup.set(group, keys); // to the back of the turn order
+    byGroup.delete(group);
+    if (keys.size > 0) byGroup.set(group, keys); // to the back of the turn order
     ready.delete(key.value);
     const since = readyAt.get(key.value);
     readyAt.delete(key.value);
@@ -186,6 +234,9 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
     }
     if (!failed) {
       failures.delete(key);
+      // Done at the level it was asked for; what comes next (a requeue) is routine, unless it was
+      // asked for again meanwhile.
+      if (next === undefined) levelOf.delete(key);
       if (requeueAfterMs !== undefined)
         next = Math.min(next ?? Infinity, now() + Math.max(0, requeueAfterMs));
     } else if (isTokensmithError(error) && !error.retryable) {
@@ -202,7 +253,8 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
       next = Math.min(next ?? Infinity, now() + retryInMs);
       logger.warn({ key, attempt, retryInMs, err: safeErrorFields(error) }, 'reconcile failed; retrying');
     }
-    if (next !== undefined) schedule(key, next);
+    if (next !== undefined) schedule(key, next, levelOf.get(key) ?? LEVEL.routine);
+    else levelOf.delete(key);
     dispatch();
   };
 
@@ -212,9 +264,9 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
   };
 
   return {
-    add(key) {
+    add(key, priority = 'user') {
       checkKey(key);
-      schedule(key, now());
+      schedule(key, now(), LEVEL[priority]);
     },
     addAfter(key, ms) {
       checkKey(key);
@@ -243,7 +295,8 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
         timer = undefined;
         ready.clear();
         readyAt.clear();
-        readyByGroup.clear();
+        for (const byGroup of readyByLevel) byGroup.clear();
+        levelOf.clear();
         waiting.clear();
         dirty.clear();
       }

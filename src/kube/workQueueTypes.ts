@@ -46,11 +46,19 @@ export interface StartOptions {
   concurrency?: number;
 }
 
+/**
+ * How urgent a key is. Ready keys are taken most urgent first: `urgent` (a revocation), then
+ * `user` (something someone just asked for: a new policy, a rotate request, a spec edit), then
+ * `routine` (scheduled work, requeues, resyncs). A key keeps the most urgent level it was asked
+ * for until it is processed successfully, also across retries.
+ */
+export type Priority = 'urgent' | 'user' | 'routine';
+
 /** A de-duplicating, scheduling work queue of string keys (usually `namespace/name`). */
 export interface WorkQueue {
-  /** Process the key as soon as possible (once, however often it is added). */
-  add(key: string): void;
-  /** Process the key in `ms` milliseconds, unless it is already due earlier. */
+  /** Process the key as soon as possible (once, however often it is added); default `user`. */
+  add(key: string, priority?: Priority): void;
+  /** Process the key in `ms` milliseconds (at `routine`), unless it is already due earlier. */
   addAfter(key: string, ms: number): void;
   /** Process the key at `at`, unless it is already due earlier. */
   addAt(key: string, at: Date): void;

@@ -7,7 +7,7 @@
  * ever sees a half-filled cache. Losing the Lease stops everything at once.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { ReconcileResult, WorkQueue } from '../kube/workQueue.ts';
+import type { Priority, ReconcileResult, WorkQueue } from '../kube/workQueue.ts';
 import { createWorkQueue } from '../kube/workQueue.ts';
 import type { ResourceInformer } from '../kube/informer.ts';
 import type { LeaderElector } from '../kube/leaderElection.ts';
@@ -40,7 +40,8 @@ export interface ControllerSetup<Deps> {
 
 /** A controller's queue, in its key type. */
 export interface Queue<K> {
-  add(key: K): void;
+  /** Due now; `priority` defaults to `user` (see Priority). */
+  add(key: K, priority?: Priority): void;
   addAfter(key: K, ms: number): void;
   /** For a resync: the key comes due at a random moment within `spreadMs`. */
   addSpread(key: K, spreadMs: number): void;
@@ -156,8 +157,8 @@ export class Manager {
       },
     });
     return {
-      add: (key) => {
-        queue.add(keys.encode(key));
+      add: (key, priority) => {
+        queue.add(keys.encode(key), priority);
       },
       addAfter: (key, ms) => {
         queue.addAfter(keys.encode(key), ms);

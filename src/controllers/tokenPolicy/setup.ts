@@ -51,15 +51,16 @@ export function setupPolicyController(mgr: Manager, setup: PolicyControllerSetup
   setup.policies.add({
     onChange: (policy) => {
       index.set(policy);
-      if (!changes.changed(policy)) return;
+      const change = changes.change(policy);
+      if (change === 'none') return;
       const writes = setup.policyWrites;
       if (!writes) {
-        queue.add(policyKeyOf(policy));
+        queue.add(policyKeyOf(policy), change);
         return;
       }
       // The event of tokensmith's own write may come before that write's answer: wait for it.
       void writes.settled(policy).then(() => {
-        if (!writes.isOwnWrite(policy)) queue.add(policyKeyOf(policy));
+        if (!writes.isOwnWrite(policy)) queue.add(policyKeyOf(policy), change);
       });
     },
     onDelete: (policy) => {

@@ -462,3 +462,85 @@ describe('fairness between groups', () => {
     expect(h.queue.inFlight).toBe(0);
   });
 });
+
+describe('priorities', () => {
+  const byNamespace = (key: string) => key.split('/')[0] ?? '';
+
+  it('takes urgent keys first, then user ones, then routine ones; FIFO and groups in turn within each', async () => {
+    const h = harness({ groupOf: byNamespace });
+    for (let i = 0; i < 3; i++) h.queue.add(`bulk/${i}`, 'routine');
+    h.queue.add('a/new');
+    h.queue.add('b/revoke', 'urgent');
+    h.queue.add('a/rotate', 'user');
+    h.queue.add('c/revoke', 'urgent');
+    h.begin();
+    await h.clock.advance(0);
+    expect(h.keys()).toEqual(['b/revoke', 'c/revoke', 'a/new', 'a/rotate', 'bulk/0', 'bulk/1', 'bulk/2']);
+  });
+
+  it('moves a waiting key up when it is asked for more urgently, never down', async () => {
+    const h = harness();
+    for (let i = 0; i < 3; i++) h.queue.add(`k/${i}`, 'routine');
+    h.queue.add('k/2', 'urgent'); // already ready: it moves up
+    h.queue.add('k/0', 'routine');
+    h.queue.add('k/1', 'user');
+    h.queue.add('k/1', 'routine'); // asked again at a lower level: stays where it is
+    h.begin();
+    await h.clock.advance(0);
+    expect(h.keys()).toEqual(['k/2', 'k/1', 'k/0']);
+  });
+
+  it('a revocation asked for during a wave of scheduled rotations runs next, not after the wave', async () => {
+    const h = harness({ concurrency: 2 });
+    const gates: Deferred[] = [];
+    h.behave(() => {
+      const gate = deferred();
+      gates.push(gate);
+      return gate.promise.then(() => undefined);
+    });
+    for (let i = 0; i < 1000; i++) h.queue.addAfter(`wave/${i}`, 1000);
+    h.begin();
+    await h.clock.advance(1000);
+    expect(h.keys()).toEqual(['wave/0', 'wave/1']);
+    h.queue.add('team/revoke', 'urgent');
+    gates[0]?.resolve();
+    await h.clock.advance(0);
+    expect(h.keys().slice(0, 3)).toEqual(['wave/0', 'wave/1', 'team/revoke']);
+    expect(h.queue.depth).toBe(998);
+  });
+
+  it('keeps the level for a retry, and a requeue after success is routine again', async () => {
+    const h = harness();
+    const gates = new Map<string, Deferred>();
+    h.behave((key, attempt) => {
+      if (key.startsWith('block')) {
+        const gate = deferred();
+        gates.set(key, gate);
+        return gate.promise.then(() => undefined);
+      }
+      if (key === 'x/urgent' && attempt === 1) return Promise.reject(transient());
+      if (key === 'x/urgent' && attempt === 2) return Promise.resolve({ requeueAfterMs: 10_000 });
+      return Promise.resolve(undefined);
+    });
+    h.begin();
+    h.queue.add('x/urgent', 'urgent');
+    await h.clock.advance(0); // attempt 1 fails: a retry within 500 ms
+    h.queue.add('block/1', 'routine'); // holds the only worker
+    await h.clock.advance(0);
+    h.queue.add('y/1', 'user');
+    await h.clock.advance(1000); // the retry is due while y/1 waits
+    gates.get('block/1')?.resolve();
+    await h.clock.advance(0);
+    // The retry kept its level: it runs before the user key that waited longer.
+    expect(h.keys()).toEqual(['x/urgent', 'block/1', 'x/urgent', 'y/1']);
+
+    // Its requeue (10 s later) is routine: a user key ready at the same time goes first.
+    h.queue.add('block/2', 'routine');
+    await h.clock.advance(0);
+    await h.clock.advance(10_000);
+    h.queue.add('z/1', 'user');
+    gates.get('block/2')?.resolve();
+    await h.clock.advance(0);
+    expect(h.keys().slice(-3)).toEqual(['block/2', 'z/1', 'x/urgent']);
+  });
+});
