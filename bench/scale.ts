@@ -11,7 +11,9 @@
  * Not part of `npm test` (figures are printed, never asserted). Everything it starts stops at the
  * end, on an error and on Ctrl-C.
  */
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import {
@@ -29,6 +31,7 @@ import { createInformer } from '../src/kube/informer.ts';
 import { VaultClient } from '../src/vault/client.ts';
 import type { TestEnvironment } from '../test/env/environment.ts';
 import { freePort } from '../test/env/ports.ts';
+import { REPO_ROOT } from '../test/env/settings.ts';
 import { processStats, spawnController, type ControllerProcess } from '../test/support/spawnController.ts';
 import {
   createReadyClusterIssuer,
@@ -60,6 +63,8 @@ interface Options {
   restart: boolean;
   timeoutMs: number;
   profileDir: string | undefined;
+  nodeArgs: string[];
+  compiled: boolean;
 }
 
 const HELP = `usage: npm run bench:scale -- [flags]
@@ -72,6 +77,9 @@ const HELP = `usage: npm run bench:scale -- [flags]
   --vault-qps Q           the controller's --vault-qps (default 200; burst 2×)
   --no-restart            skip restarting the controller with the N policies in place
   --timeout-minutes M     give up waiting for all Ready after this long (default 30)
+  --node-args ARGS        options for the controller's node, space-separated (e.g. "--max-semi-space-size=4")
+  --compiled              run the controller compiled to JavaScript (tsc, as the image does)
+                          instead of from the TypeScript sources
   --profile DIR           write the controller's CPU profile (--cpu-prof) and a heap snapshot
                           taken when settled (SIGUSR2) into DIR
 `;
@@ -89,6 +97,8 @@ function parseOptions(argv: string[]): Options | 'help' {
       'no-restart': { type: 'boolean' },
       'timeout-minutes': { type: 'string' },
       profile: { type: 'string' },
+      'node-args': { type: 'string' },
+      compiled: { type: 'boolean' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -106,7 +116,27 @@ function parseOptions(argv: string[]): Options | 'help' {
     restart: !values['no-restart'],
     timeoutMs: whole('timeout-minutes', values['timeout-minutes'], 30) * 60_000,
     profileDir: values.profile,
+    nodeArgs: (values['node-args'] ?? '').split(' ').filter((a) => a !== ''),
+    compiled: values.compiled === true,
   };
+}
+
+/** Compiles src/ with tsc (tsconfig.build.json) into .bench-dist/ beside it; returns its main.js. */
+function compile(): string {
+  const outDir = join(REPO_ROOT, '.bench-dist');
+  rmSync(outDir, { recursive: true, force: true });
+  execFileSync(
+    process.execPath,
+    [
+      join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '-p',
+      join(REPO_ROOT, 'tsconfig.build.json'),
+      '--outDir',
+      outDir,
+    ],
+    { stdio: 'inherit' },
+  );
+  return join(outDir, 'main.js');
 }
 
 /** Samples a process's RSS every second, keeping the peak. */
@@ -257,12 +287,21 @@ async function main(): Promise<void> {
     `settings: ${N} opaque policies over ${options.namespaces} namespaces, controller --concurrency ${options.concurrency}, ` +
       `kube qps ${options.kubeQps}, vault qps ${options.vaultQps}, creates ${options.createConcurrency} at once, ${cpus().length} CPUs`,
   );
-  const profileEnv: Record<string, string> = options.profileDir
-    ? {
-        NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${options.profileDir} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${options.profileDir}`,
-      }
-    : {};
-  const controller = spawnController(conn, controllerArgs, profileEnv);
+  const launch = {
+    ...(options.compiled ? { entry: compile() } : {}),
+    nodeArgs: [
+      ...options.nodeArgs,
+      ...(options.profileDir
+        ? [
+            '--cpu-prof',
+            `--cpu-prof-dir=${options.profileDir}`,
+            '--heapsnapshot-signal=SIGUSR2',
+            `--diagnostic-dir=${options.profileDir}`,
+          ]
+        : []),
+    ],
+  };
+  const controller = spawnController(conn, controllerArgs, {}, launch);
   running.controller = controller;
   await waitForSynced(controller, 60_000);
   await createReadyClusterIssuer(custom, ISSUER, 'transit');
@@ -508,7 +547,7 @@ async function main(): Promise<void> {
     await controller.stop(15_000);
     running.controller = undefined;
     const restartedAt = Date.now();
-    const again = spawnController(conn, controllerArgs);
+    const again = spawnController(conn, controllerArgs, {}, launch);
     running.controller = again;
     const count = await waitForSynced(again, 120_000);
     const stats = processStats(again.pid);

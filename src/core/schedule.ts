@@ -19,12 +19,28 @@ const SAMPLED_FIRES = 60;
 /** Where the sampling starts; a fixed instant keeps the answer the same on every call. */
 const SAMPLE_FROM = new Date('2026-01-01T00:00:00Z');
 
+/** Verdicts of scheduleProblem by schedule and interval (a cluster has few distinct schedules). */
+const verdicts = new Map<string, string | null>();
+const MAX_VERDICTS = 1024;
+
 /**
  * Why a schedule cannot be used, for a Ready=False message; undefined when it is fine. Refused:
  * what the cron library cannot parse, a schedule that never fires (`0 0 30 2 *`), and one whose
- * fire times come closer together than `minIntervalMs` (among its first fire times).
+ * fire times come closer together than `minIntervalMs` (among its first fire times). A pure
+ * function of its arguments, remembered: sampling 60 fire times costs milliseconds, and every
+ * reconcile of a scheduled policy asks (it was a quarter of the CPU of a 1,000-policy wave).
  */
 export function scheduleProblem(schedule: Schedule, minIntervalMs = 0): string | undefined {
+  const key = JSON.stringify([schedule.expression, schedule.timeZone ?? 'UTC', minIntervalMs]);
+  const known = verdicts.get(key);
+  if (known !== undefined) return known ?? undefined;
+  const verdict = computeScheduleProblem(schedule, minIntervalMs);
+  if (verdicts.size >= MAX_VERDICTS) verdicts.delete(verdicts.keys().next().value ?? '');
+  verdicts.set(key, verdict ?? null);
+  return verdict;
+}
+
+function computeScheduleProblem(schedule: Schedule, minIntervalMs: number): string | undefined {
   const what = `rotation.schedule "${schedule.expression}" with timeZone "${schedule.timeZone ?? 'UTC'}"`;
   let time: CronTime;
   try {
@@ -54,8 +70,18 @@ export function scheduleProblem(schedule: Schedule, minIntervalMs = 0): string |
   return undefined;
 }
 
+/** Parsed schedules (a CronTime is not changed by computing fire times from it). */
+const parsed = new Map<string, CronTime>();
+
 function cronTime(schedule: Schedule): CronTime {
-  return new CronTime(schedule.expression, schedule.timeZone ?? 'UTC');
+  const key = `${schedule.timeZone ?? 'UTC'} ${schedule.expression}`;
+  let time = parsed.get(key);
+  if (!time) {
+    time = new CronTime(schedule.expression, schedule.timeZone ?? 'UTC'); // throws when invalid
+    if (parsed.size >= MAX_VERDICTS) parsed.delete(parsed.keys().next().value ?? '');
+    parsed.set(key, time);
+  }
+  return time;
 }
 
 /** The first fire time strictly after `after`. */

@@ -48,9 +48,16 @@ export function spawnController(
   connection: ControllerConnection,
   args: readonly string[],
   extraEnv: Record<string, string> = {},
+  options: {
+    /** The entry point: default src/main.ts (the TypeScript sources); a compiled main.js works too. */
+    entry?: string;
+    /** Options for node itself, before the entry (e.g. V8 flags NODE_OPTIONS does not allow). */
+    nodeArgs?: readonly string[];
+  } = {},
 ): ControllerProcess {
   const fullArgs = [
-    join(REPO_ROOT, 'src', 'main.ts'),
+    ...(options.nodeArgs ?? []),
+    options.entry ?? join(REPO_ROOT, 'src', 'main.ts'),
     'run',
     `--kubeconfig=${connection.kubeconfigPath}`,
     `--vault-address=${connection.vaultAddress}`,
