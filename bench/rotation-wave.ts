@@ -43,6 +43,7 @@ import { KvV2 } from '../src/vault/kv.ts';
 import { VaultTokenStore } from '../src/vault/tokenStore.ts';
 import type { TestEnvironment } from '../test/env/environment.ts';
 import {
+  createOpaquePolicy,
   createReadyClusterIssuer,
   kubeRequestCounts,
   percentile,
@@ -315,22 +316,7 @@ async function measureFloor(options: {
   });
   const custom = kc.makeApiClient(CustomObjectsApi);
   await pool(work, 50, async ({ name }) => {
-    await custom.createNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace: FLOOR_NAMESPACE,
-      plural: PLURAL.tokenPolicy,
-      body: {
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: 'TokenPolicy',
-        metadata: { name },
-        spec: {
-          issuerRef: { name: ISSUER },
-          token: { type: 'opaque', ttl: '24h' },
-          secret: { name: `${name}-token` },
-        },
-      },
-    });
+    await createOpaquePolicy(custom, ISSUER, FLOOR_NAMESPACE, name);
   });
   const started = performance.now();
   await pool(work, options.concurrency, async ({ name, record }) => {

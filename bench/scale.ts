@@ -34,6 +34,7 @@ import { freePort } from '../test/env/ports.ts';
 import { REPO_ROOT } from '../test/env/settings.ts';
 import { processStats, spawnController, type ControllerProcess } from '../test/support/spawnController.ts';
 import {
+  createOpaquePolicy,
   createReadyClusterIssuer,
   kubeMetricsText,
   kubeRequestCounts,
@@ -339,24 +340,7 @@ async function main(): Promise<void> {
   watcher.start();
   await watcher.waitForSync(60_000);
 
-  const policyBody = (name: string) => ({
-    apiVersion: `${GROUP}/${VERSION}`,
-    kind: 'TokenPolicy',
-    metadata: { name },
-    spec: {
-      issuerRef: { name: ISSUER },
-      token: { type: 'opaque', ttl: '24h' },
-      secret: { name: `${name}-token` },
-    },
-  });
-  const create = (namespace: string, name: string) =>
-    custom.createNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace,
-      plural: PLURAL.tokenPolicy,
-      body: policyBody(name),
-    });
+  const create = (namespace: string, name: string) => createOpaquePolicy(custom, ISSUER, namespace, name);
 
   // Probes: a policy created, and a revoke=current annotated on a Ready policy, while the N are
   // being issued ("during") and once they all exist ("after"); each timed from its request to

@@ -151,3 +151,28 @@ export async function createReadyClusterIssuer(
       throw new Error(`issuer not Ready: ${JSON.stringify(issuer.status?.conditions)}`);
   }
 }
+
+/** Creates the benchmarks' policy: an opaque token of 24h from `issuer`, in Secret `<name>-token`. */
+export function createOpaquePolicy(
+  custom: CustomObjectsApi,
+  issuer: string,
+  namespace: string,
+  name: string,
+): Promise<unknown> {
+  return custom.createNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: PLURAL.tokenPolicy,
+    body: {
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: 'TokenPolicy',
+      metadata: { name },
+      spec: {
+        issuerRef: { name: issuer },
+        token: { type: 'opaque', ttl: '24h' },
+        secret: { name: `${name}-token` },
+      },
+    },
+  });
+}

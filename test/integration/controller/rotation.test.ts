@@ -136,7 +136,13 @@ describe('rotation', () => {
       { plural: 'tokenpolicies', namespace, name: 'manual' },
       { 'tokensmith.dev/rotate': '1' },
     );
-    await expect.poll(async () => (await record('manual')).currentVersion, { timeout: 15_000 }).toBe(2);
+    // The rotation is done when the previous version is revoked: the record names version 2
+    // current from its first write, before the Secret holds it.
+    await expect
+      .poll(async () => (await record('manual')).versions.find((v) => v.version === 1)?.state, {
+        timeout: 15_000,
+      })
+      .toBe('revoked');
     const rec = await record('manual');
     // Without an overlap, the previous version is revoked as soon as the new one is published.
     expect(rec.versions.map((v) => [v.version, v.state, v.mintReason, v.revokeReason])).toEqual([
