@@ -41,6 +41,7 @@ export class GuardedWatch extends Watch {
   readonly #onEnd: (end: WatchEnd) => void;
   readonly #now: () => number;
   readonly #timeoutSeconds: () => number;
+  readonly #onEvent: () => void;
 
   constructor(
     kubeConfig: KubeConfig,
@@ -52,6 +53,8 @@ export class GuardedWatch extends Watch {
       /** The `timeoutSeconds` asked of the server, per request (it ends the watch cleanly then). */
       timeoutSeconds: () => number;
       now?: () => number;
+      /** Told about every event it delivers, bookmarks included (the watch is alive). */
+      onEvent?: () => void;
     },
   ) {
     super(kubeConfig);
@@ -62,6 +65,7 @@ export class GuardedWatch extends Watch {
     this.#onEnd = options.onEnd ?? (() => undefined);
     this.#timeoutSeconds = options.timeoutSeconds;
     this.#now = options.now ?? Date.now;
+    this.#onEvent = options.onEvent ?? (() => undefined);
   }
 
   override async watch(
@@ -77,6 +81,7 @@ export class GuardedWatch extends Watch {
     let ended = false;
     const counted = (phase: string, apiObj: unknown, watchObj?: unknown) => {
       events += 1;
+      this.#onEvent();
       callback(phase, apiObj, watchObj);
     };
     const reportingDone = (err: unknown) => {

@@ -2,8 +2,9 @@
  * A robust informer over @kubernetes/client-node 2.0.1's ListWatch. The library's informer has
  * gaps that matter to an operator (notes/libraries.md): it applies the label selector to the watch
  * only, stops for good on any error but 410, and its watches can go silent. Here each "run" is one
- * ListWatch; a failed run is replaced after a backoff (1 s → 30 s) and a watchdog replaces the run
- * periodically (default every 5 minutes), and every run starts with a list of every page, applied
+ * ListWatch; a failed run is replaced after a backoff (1 s → 30 s) and a watchdog replaces a run
+ * whose watch delivered nothing, not even a bookmark, for an interval (default 5 minutes), and
+ * every run starts with a list of every page, applied
  * to one cache that outlives runs, so changes missed between runs (deletes included) still reach
  * the handlers. A list that holds fewer objects than the API server said it would is logged and
  * counted. A resync (controller-runtime's SyncPeriod) hands every cached object to `onResync`
@@ -69,7 +70,8 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
   let started = false;
   let stopped = false;
   let run = 0; // the current run's number; events from other runs are ignored
-  let current: { run: number; lw: ListWatch<T>; startedAt: number } | undefined;
+  /** The run in progress; lastEventAt: its watch's last event or bookmark (or the run's start). */
+  let current: { run: number; lw: ListWatch<T>; startedAt: number; lastEventAt: number } | undefined;
   let failures = 0;
   /** Since when no run has listed successfully after a failure (undefined: it is up). */
   let downSince: number | undefined;
@@ -179,6 +181,9 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
         onEnd: watchEnded,
         timeoutSeconds: () => (minWatchTimeoutMs * (1 + random())) / 1000,
         now: () => clock.now().getTime(),
+        onEvent: () => {
+          if (!retired() && current) current.lastEventAt = clock.now().getTime();
+        },
       }),
       () => listAndApply(runNumber),
       false,
@@ -196,7 +201,8 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
     lw.on(ERROR, (err: unknown) => {
       if (!retired()) fail(runNumber, err);
     });
-    current = { run: runNumber, lw, startedAt: clock.now().getTime() };
+    const startedAt = clock.now().getTime();
+    current = { run: runNumber, lw, startedAt, lastEventAt: startedAt };
     // A run retired while its first request was being set up is stopped once start() returns.
     void lw.start().then(
       () => (retired() ? lw.stop() : undefined),
@@ -232,10 +238,15 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
     }, retryInMs);
   };
 
+  // A run whose watch delivered nothing, not even a bookmark (the API server sends a quiet watch
+  // one about every minute), for a whole interval is replaced: list again, watch again. A live
+  // watch is left alone: relisting 10,000 objects every few minutes was most of an idle
+  // controller's CPU.
   const armWatchdog = () => {
     cancelWatchdog = clock.setTimer(() => {
-      if (current && !stopped) {
-        if (clock.now().getTime() - current.startedAt > restartBackoff.maxMs) failures = 0;
+      const now = clock.now().getTime();
+      if (current && !stopped && now - current.lastEventAt >= relistIntervalMs) {
+        if (now - current.startedAt > restartBackoff.maxMs) failures = 0;
         void retire();
         startRun();
       }

@@ -319,6 +319,22 @@ describe('informer paging', () => {
     expect(h.cached()).toEqual(names);
   });
 
+  it('leaves a live watch alone: no relist while events keep coming', async () => {
+    const h = secretsInformer({ relistIntervalMs: 1500 });
+    await h.informer.waitForSync(20_000);
+    const relists = h.informer.relists;
+    const created: string[] = [];
+    // Four watchdog intervals, with an event every 300 ms.
+    for (let i = 0; i < 20; i++) {
+      const name = uniqueName(`live-${i}`);
+      await createSecret(name, true);
+      created.push(name);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    await expect.poll(() => h.cached().length, { timeout: 10_000 }).toBe(created.length);
+    expect(h.informer.relists).toBe(relists);
+  });
+
   it('resumes a watch the server ends at its timeout without relisting, and counts it', async () => {
     const h = secretsInformer({ minWatchTimeoutMs: 1000 });
     await h.informer.waitForSync(20_000);
