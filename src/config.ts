@@ -49,7 +49,7 @@ export interface Config {
   minRotationIntervalMs: number;
   /** Every cached policy and issuer is reconciled again this often, a safety net for lost work. */
   resyncPeriodMs: number;
-  /** Informers replace their watch with a fresh list this often (a watchdog for silent watches). */
+  /** Informers replace a watch silent (not even a bookmark) for this long with a fresh list. */
   relistIntervalMs: number;
   /** Objects per page when an informer lists its collection. */
   listPageSize: number;

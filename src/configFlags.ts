@@ -84,7 +84,7 @@ export const FLAGS = {
   },
   'relist-interval': {
     type: 'string',
-    help: 'replace each watch with a fresh list this often, so a watch gone silent cannot hide changes (default 5m, at least 10s)',
+    help: 'replace a watch that delivered nothing, not even a bookmark, for this long with a fresh list, so a watch gone silent cannot hide changes (default 5m, at least 10s)',
   },
   'list-page-size': {
     type: 'string',
