@@ -29,7 +29,7 @@ export interface PolicyControllerSetup extends ControllerSetup<PolicyReconcilerD
     settled(key: ObjectKey): Promise<void>;
   };
   /** Likewise for the policy's own status and finalizer writes. */
-  policyWrites?: {
+  policyWrites: {
     isOwnWrite(policy: TokenPolicy): boolean;
     forget(policy: TokenPolicy): void;
     settled(policy: TokenPolicy): Promise<void>;
@@ -53,20 +53,15 @@ export function setupPolicyController(mgr: Manager, setup: PolicyControllerSetup
       index.set(policy);
       const change = changes.change(policy);
       if (change === 'none') return;
-      const writes = setup.policyWrites;
-      if (!writes) {
-        queue.add(policyKeyOf(policy), change);
-        return;
-      }
       // The event of tokensmith's own write may come before that write's answer: wait for it.
-      void writes.settled(policy).then(() => {
-        if (!writes.isOwnWrite(policy)) queue.add(policyKeyOf(policy), change);
+      void setup.policyWrites.settled(policy).then(() => {
+        if (!setup.policyWrites.isOwnWrite(policy)) queue.add(policyKeyOf(policy), change);
       });
     },
     onDelete: (policy) => {
       index.delete(policy);
       changes.forget(policy);
-      setup.policyWrites?.forget(policy);
+      setup.policyWrites.forget(policy);
       queue.add(policyKeyOf(policy));
     },
     onResync: (policy) => {
