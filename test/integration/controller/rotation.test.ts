@@ -119,12 +119,11 @@ describe('rotation', () => {
       }
       expect(final.versions.length).toBeLessThanOrEqual(4 + 1); // historyLimit bounds what Vault keeps
       expect(final.lastVersion).toBeGreaterThanOrEqual(4);
-      const status = (await readPolicy(namespace, 'short'))?.status;
-      expect(status?.versions?.[0]).toMatchObject({
-        version: final.currentVersion,
-        state: 'active',
-        mintReason: 'Renewal',
-      });
+      // The status follows the record within the reconcile (the record names a version current
+      // from its first write, before the Secret and the status have it).
+      await expect
+        .poll(async () => (await readPolicy(namespace, 'short'))?.status?.versions?.[0], { timeout: 5_000 })
+        .toMatchObject({ version: final.currentVersion, state: 'active', mintReason: 'Renewal' });
       expect((await eventNotes('short')).some((n) => n.startsWith('Rotated: token version'))).toBe(true);
     },
   );
