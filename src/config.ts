@@ -56,7 +56,14 @@ export interface Config {
   /** Workload restarts per second across all policies (burst: twice that, at least 1). */
   workloadRestartQps: number;
   logLevel: string;
-  leaderElection: { enabled: boolean; namespace: string; name: string; identity: string };
+  leaderElection: {
+    enabled: boolean;
+    namespace: string;
+    name: string;
+    identity: string;
+    /** Shards the keys are split into, each a Lease (kube/shardLeases.ts); 1 (default): one leader acts. */
+    shards?: number;
+  };
   /** The verification server; undefined without a TLS certificate and key. */
   verify:
     | {
@@ -251,6 +258,15 @@ export function parseConfig(sources: ConfigSources): Config | 'help' {
   if (installScope === 'namespaced' && namespaces.length === 0) {
     throw new ConfigError('--install-scope=namespaced needs the namespaces to serve: pass --namespace');
   }
+  const leaderElect = values['no-leader-elect']
+    ? false
+    : ((values['leader-elect'] as boolean | undefined) ?? true);
+  const shards = positiveInteger('shards', str('shards'), 1);
+  if (shards > 256) throw new ConfigError(`--shards must be at most 256 (a Lease each), got ${shards}`);
+  if (shards > 1 && !leaderElect)
+    throw new ConfigError(
+      '--shards needs leader election (its Leases): drop --no-leader-elect, or use --shards=1',
+    );
   const config: Config = {
     kubeconfig: str('kubeconfig') ?? env.KUBECONFIG,
     namespaces,
@@ -289,7 +305,8 @@ export function parseConfig(sources: ConfigSources): Config | 'help' {
     ),
     metrics: metricsServer(str('metrics-port')),
     leaderElection: {
-      enabled: values['no-leader-elect'] ? false : ((values['leader-elect'] as boolean | undefined) ?? true),
+      enabled: leaderElect,
+      shards,
       namespace: str('leader-election-namespace') ?? clusterResourceNamespace,
       name: 'tokensmith-controller',
       identity: `${sources.hostname}-${Math.random().toString(36).slice(2, 8)}`,

@@ -120,6 +120,10 @@ export const FLAGS = {
     help: 'elect one active replica through a Lease (default true; --no-leader-elect to disable)',
   },
   'no-leader-elect': { type: 'boolean', help: 'run without leader election (one replica only!)' },
+  shards: {
+    type: 'string',
+    help: 'split the policies into this many shards, each a Lease held by one replica (default 1: one leader acts); every replica must use the same count',
+  },
   'leader-election-namespace': {
     type: 'string',
     help: 'namespace of the Lease (default: the cluster resource namespace)',

@@ -38,6 +38,7 @@ import { customInformer, resyncSpreadMs, type InformerCommon } from './kube/cust
 import { createEventRecorder, eventSink } from './kube/events.ts';
 import { createInformer, joinedView, type ResourceInformer } from './kube/informer.ts';
 import { LeaderElector } from './kube/leaderElection.ts';
+import { ShardLeases } from './kube/shardLeases.ts';
 import { controlledByTokensmith, managedObjectsInformer } from './kube/managedObjects.ts';
 import { createWorkloadRestarter } from './kube/workloads.ts';
 import type { Logger } from './log.ts';
@@ -100,9 +101,18 @@ export function startOperator(options: OperatorOptions): Operator {
     clock,
     log,
     metrics,
-    ...(config.leaderElection.enabled
-      ? { elector: new LeaderElector(kubeConfig, { ...config.leaderElection, clock, log }) }
-      : {}),
+    ...(config.leaderElection.enabled && (config.leaderElection.shards ?? 1) > 1
+      ? {
+          shards: new ShardLeases(kubeConfig, {
+            ...config.leaderElection,
+            shards: config.leaderElection.shards ?? 1,
+            clock,
+            log,
+          }),
+        }
+      : config.leaderElection.enabled
+        ? { elector: new LeaderElector(kubeConfig, { ...config.leaderElection, clock, log }) }
+        : {}),
     ...(options.onLostLeadership ? { onLostLeadership: options.onLostLeadership } : {}),
   });
   // A namespaced install has no cluster-wide right: no ClusterTokenIssuers, no namespace watch,
@@ -275,6 +285,7 @@ export function startOperator(options: OperatorOptions): Operator {
       }),
     },
     policies: policyWatch,
+    allPolicies: () => policies.list(),
     resyncSpreadMs: spreadMs,
   });
   setupIssuerController(manager, {
@@ -289,6 +300,7 @@ export function startOperator(options: OperatorOptions): Operator {
       events,
     },
     find: findIssuer,
+    all: () => [...(clusterIssuers?.list() ?? []), ...tokenIssuers.list()],
     issuers: issuerWatch,
     configMaps: configMapWatch,
     isOwnWrite: (cm) => issuerWrites.isOwnWrite(cm),
@@ -337,6 +349,7 @@ export function startOperator(options: OperatorOptions): Operator {
     issuers: () => [...(clusterIssuers?.list() ?? []), ...tokenIssuers.list()],
     queues: () => manager.queueStats(),
     leading: () => manager.leading,
+    shards: () => manager.heldShards,
   });
   const metricsServer = config.metrics
     ? startMetricsServer({

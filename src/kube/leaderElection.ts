@@ -11,6 +11,7 @@ import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@
 import type { Logger } from '../log.ts';
 import type { Clock } from '../ports.ts';
 import { kubeStatus } from './apiErrors.ts';
+import { GROUP_LABEL, ROLE_LABEL } from './shardLeases.ts';
 
 export interface LeaderElectionOptions {
   namespace: string;
@@ -130,9 +131,48 @@ export class LeaderElector {
     return new Promise((resolve) => this.options.clock.setTimer(resolve, ms));
   }
 
+  /** Whether a sharded replica is alive (said once per replica, with what to do). */
+  private async blockedBySharded(now: number): Promise<boolean> {
+    const replica = await this.shardedReplicaAlive(now);
+    if (replica && this.waitingFor !== replica)
+      this.options.log.warn(
+        { replica },
+        'a replica running with --shards > 1 is alive; not leading until it is gone (run every replica with the same --shards)',
+      );
+    this.waitingFor = replica;
+    return replica !== undefined;
+  }
+
+  /** What this candidate last saw of each sharded replica's member Lease, and when. */
+  private readonly members = new Map<string, { version: string; at: number }>();
+
+  /**
+   * A sharded replica (--shards > 1) that is alive: while one is, this unsharded candidate must not
+   * lead, or two replicas would act on the same policies (a rollout between the two modes).
+   */
+  private async shardedReplicaAlive(now: number): Promise<string | undefined> {
+    const { items } = await this.api.listNamespacedLease({
+      namespace: this.options.namespace,
+      labelSelector: `${GROUP_LABEL}=${this.options.name},${ROLE_LABEL}=member`,
+    });
+    for (const lease of items) {
+      const key = lease.metadata?.name ?? '';
+      const version = lease.metadata?.resourceVersion ?? '';
+      if (this.members.get(key)?.version !== version) this.members.set(key, { version, at: now });
+    }
+    const alive = items.find(
+      (l) =>
+        l.spec?.holderIdentity &&
+        now - (this.members.get(l.metadata?.name ?? '')?.at ?? 0) <=
+          (l.spec.leaseDurationSeconds ?? 0) * 1000,
+    );
+    return alive?.spec?.holderIdentity;
+  }
+
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { namespace, name, identity, clock } = this.options;
     const now = clock.now();
+    const labels = { [GROUP_LABEL]: name, [ROLE_LABEL]: 'leader' };
     const spec = {
       holderIdentity: identity,
       leaseDurationSeconds: Math.ceil(this.options.leaseDurationMs / 1000),
@@ -145,10 +185,11 @@ export class LeaderElector {
         lease = await this.api.readNamespacedLease({ namespace, name });
       } catch (err) {
         if (kubeStatus(err) !== 404) throw err;
+        if (await this.blockedBySharded(now.getTime())) return false;
         await this.api.createNamespacedLease({
           namespace,
           body: {
-            metadata: { name, namespace },
+            metadata: { name, namespace, labels },
             spec: { ...spec, acquireTime: spec.renewTime, leaseTransitions: 0 },
           },
         });
@@ -167,6 +208,7 @@ export class LeaderElector {
         this.waitingFor = holder;
         return false;
       }
+      if (holder !== identity && (await this.blockedBySharded(now.getTime()))) return false;
       this.waitingFor = undefined;
       const transitions = (lease.spec?.leaseTransitions ?? 0) + (holder === identity ? 0 : 1);
       await this.api.replaceNamespacedLease({
@@ -175,7 +217,7 @@ export class LeaderElector {
         body: {
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
-          metadata: lease.metadata,
+          metadata: Object.assign(lease.metadata ?? {}, { labels: { ...lease.metadata?.labels, ...labels } }),
           spec: {
             holderIdentity: spec.holderIdentity,
             leaseDurationSeconds: spec.leaseDurationSeconds,

@@ -11,6 +11,8 @@ import type { Priority, ReconcileResult, WorkQueue } from '../kube/workQueue.ts'
 import { createWorkQueue } from '../kube/workQueue.ts';
 import type { ResourceInformer } from '../kube/informer.ts';
 import type { LeaderElector } from '../kube/leaderElection.ts';
+import type { ShardLeases } from '../kube/shardLeases.ts';
+import { ShardGate } from './shardGate.ts';
 import type { Logger } from '../log.ts';
 import type { Clock } from '../ports.ts';
 import type { KeyCodec } from './keys.ts';
@@ -27,6 +29,8 @@ export interface ControllerOptions<K> {
    */
   maxInFlightPerGroup?: number;
   reconcile(key: K): Promise<ReconcileResult | undefined>;
+  /** Every key there is (from the caches): a shard this replica takes has all of its keys enqueued. */
+  keysOf(): Iterable<K>;
 }
 
 /** What every controller's setup gets: its reconciler's dependencies and its share of the work. */
@@ -51,12 +55,16 @@ interface Registered {
   name: string;
   queue: WorkQueue;
   start(): void;
+  /** Enqueues every key of `shard` (it was just acquired). */
+  enqueueShard(shard: number): void;
 }
 
 export class Manager {
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly elector: LeaderElector | undefined;
+  private readonly shards: ShardLeases | undefined;
+  private readonly gate: ShardGate | undefined;
   private readonly onLostLeadership: (() => void) | undefined;
   private readonly informers: ResourceInformer<KubernetesObject>[] = [];
   private readonly controllers: Registered[] = [];
@@ -69,6 +77,8 @@ export class Manager {
     clock: Clock;
     log: Logger;
     elector?: LeaderElector;
+    /** Shards instead of one leader: this replica acts on the keys of the shards it holds. */
+    shards?: ShardLeases;
     /** Called when the Lease is lost; default: stop(). */
     onLostLeadership?: () => void;
     /** Where reconciles and queue waits are counted and timed. */
@@ -77,13 +87,20 @@ export class Manager {
     this.clock = options.clock;
     this.log = options.log;
     this.elector = options.elector;
+    this.shards = options.shards;
+    this.gate = options.shards ? new ShardGate(options.shards) : undefined;
     this.onLostLeadership = options.onLostLeadership;
     this.metrics = options.metrics;
   }
 
   /** Whether this replica does the work now: it leads (or runs without election) and started. */
   get leading(): boolean {
-    return this.working;
+    return this.working && (this.shards === undefined || this.shards.holding.length > 0);
+  }
+
+  /** The shards this replica holds (undefined: not sharded). */
+  get heldShards(): number[] | undefined {
+    return this.shards?.holding;
   }
 
   /** Why this replica is not healthy: watches failing for longer than `downMs` (empty: healthy). */
@@ -147,24 +164,37 @@ export class Manager {
           }
         }
       : (key: K) => options.reconcile(key);
+    const gate = this.gate;
+    // Sharded: a key of a shard held elsewhere is not queued, and not reconciled if it was.
+    const admits = (text: string) => !gate || gate.admits(text);
+    const handle = gate
+      ? async (text: string) => (await gate.run(text, () => reconcile(keys.decode(text)))) ?? {}
+      : async (text: string) => (await reconcile(keys.decode(text))) ?? {};
     this.controllers.push({
       name: options.name,
       queue,
       start: () => {
-        queue.start(async (text) => (await reconcile(keys.decode(text))) ?? {}, {
-          concurrency: options.concurrency,
-        });
+        queue.start(handle, { concurrency: options.concurrency });
+      },
+      enqueueShard: (shard) => {
+        for (const key of options.keysOf()) {
+          const text = keys.encode(key);
+          if (gate?.shardOf(text) === shard) queue.add(text, 'routine');
+        }
       },
     });
     return {
       add: (key, priority) => {
-        queue.add(keys.encode(key), priority);
+        const text = keys.encode(key);
+        if (admits(text)) queue.add(text, priority);
       },
       addAfter: (key, ms) => {
-        queue.addAfter(keys.encode(key), ms);
+        const text = keys.encode(key);
+        if (admits(text)) queue.addAfter(text, ms);
       },
       addSpread: (key, spreadMs) => {
-        queue.addAfter(keys.encode(key), Math.random() * spreadMs);
+        const text = keys.encode(key);
+        if (admits(text)) queue.addAfter(text, Math.random() * spreadMs);
       },
     };
   }
@@ -189,6 +219,8 @@ export class Manager {
   /** Resolves once the caches are synced and this replica leads (or election is off). */
   start(): Promise<void> {
     const caches = this.cachesSynced;
+    const shards = this.shards;
+    if (shards) return this.startSharded(caches, shards);
     return new Promise<void>((resolve, reject) => {
       if (!this.elector) {
         this.startWork(caches).then(resolve, reject);
@@ -215,6 +247,26 @@ export class Manager {
     await Promise.all(this.controllers.map((c) => c.queue.shutdown()));
     await Promise.all(this.informers.map((i) => i.stop()));
     await this.elector?.stop();
+    await this.shards?.stop();
+  }
+
+  /** The queues run on every replica; each admits the keys of the shards this replica holds. */
+  private async startSharded(caches: Promise<void>, shards: ShardLeases): Promise<void> {
+    await this.startWork(caches);
+    if (this.stopped) return;
+    const gate = this.gate;
+    await shards.start({
+      acquired: (shard) => {
+        for (const controller of this.controllers) controller.enqueueShard(shard);
+      },
+      drained: (shard) => gate?.drained(shard) ?? Promise.resolve(),
+      lost: () => {
+        // Another replica may act on the shard now: stop at once, as a leader that lost its Lease.
+        this.log.fatal('lost a shard lease; stopping so that only one replica acts on its policies');
+        if (this.onLostLeadership) this.onLostLeadership();
+        else void this.stop();
+      },
+    });
   }
 
   private async startWork(caches: Promise<void>): Promise<void> {

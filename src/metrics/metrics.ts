@@ -28,6 +28,8 @@ export interface MetricsSources {
   /** Work queues by controller name. */
   queues(): readonly { name: string; depth: number; scheduled: number; inFlight: number; retries: number }[];
   leading(): boolean;
+  /** The shards this replica holds; undefined when not sharded. */
+  shards?(): readonly number[] | undefined;
 }
 
 export interface Metrics {
@@ -172,6 +174,14 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     registers,
     collect() {
       this.set(sources?.leading() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'tokensmith_shards_held',
+    help: 'Shards whose Lease this replica holds (--shards > 1)',
+    registers,
+    collect() {
+      this.set(sources?.shards?.()?.length ?? 0);
     },
   });
 

@@ -13,6 +13,8 @@ import { IssuerReconciler, type IssuerReconcilerDeps } from './reconciler.ts';
 export interface IssuerControllerSetup extends ControllerSetup<IssuerReconcilerDeps> {
   /** Finds an issuer in the caches; undefined when it is gone. */
   find(key: IssuerKey): AnyIssuer | undefined;
+  /** Every cached issuer. */
+  all(): AnyIssuer[];
   issuers: Watch<AnyIssuer>;
   configMaps: Watch<V1ConfigMap>;
   /** Whether a ConfigMap event is of tokensmith's own write (no reconcile needed). */
@@ -26,6 +28,7 @@ export function setupIssuerController(mgr: Manager, setup: IssuerControllerSetup
     keys: issuerKeys,
     concurrency: setup.concurrency,
     reconcile: (key) => reconciler.reconcile(setup.find(key)),
+    keysOf: () => setup.all().map(issuerKeyOf),
   });
   setup.issuers.add({
     onChange: (issuer) => {

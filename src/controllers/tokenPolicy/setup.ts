@@ -18,8 +18,8 @@ import { TokenPolicyReconciler, type PolicyReconcilerDeps } from './reconciler.t
 
 export interface PolicyControllerSetup extends ControllerSetup<PolicyReconcilerDeps> {
   policies: Watch<TokenPolicy>;
-  /** The cached policies of a namespace. */
-  policiesIn(namespace: string): TokenPolicy[];
+  /** The cached policies of a namespace (of every namespace when undefined). */
+  policiesIn(namespace?: string): TokenPolicy[];
   issuers: Watch<AnyIssuer>;
   secrets: Watch<V1Secret>;
   /** Secret events of tokensmith's own write need no reconcile; a deleted one is forgotten. */
@@ -44,6 +44,7 @@ export function setupPolicyController(mgr: Manager, setup: PolicyControllerSetup
     keys: policyKeys,
     concurrency: setup.concurrency,
     reconcile: (key) => reconciler.reconcile(key),
+    keysOf: () => setup.policiesIn().map(policyKeyOf),
   });
   const index = new IssuerRefIndex();
   // The replicas' usage writes (status.usage) are no reason to reconcile.

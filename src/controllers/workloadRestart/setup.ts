@@ -7,7 +7,11 @@ import { WorkloadRestartReconciler, restartTarget, type WorkloadRestartDeps } fr
 
 export function setupWorkloadRestartController(
   mgr: Manager,
-  setup: ControllerSetup<WorkloadRestartDeps> & { policies: Watch<TokenPolicy> },
+  setup: ControllerSetup<WorkloadRestartDeps> & {
+    policies: Watch<TokenPolicy>;
+    /** Every cached policy. */
+    allPolicies(): TokenPolicy[];
+  },
 ): Queue<PolicyKey> {
   const reconciler = new WorkloadRestartReconciler(setup.deps);
   const queue = mgr.addController<PolicyKey>({
@@ -15,6 +19,11 @@ export function setupWorkloadRestartController(
     keys: policyKeys,
     concurrency: setup.concurrency,
     reconcile: (key) => reconciler.reconcile(key),
+    keysOf: () =>
+      setup
+        .allPolicies()
+        .filter((p) => restartTarget(p) !== undefined)
+        .map(policyKeyOf),
   });
   // Only policies that name workloads and show a version; the rest never reach the queue.
   const changed = (policy: TokenPolicy) => {
