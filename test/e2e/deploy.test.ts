@@ -104,6 +104,8 @@ describe('deploy/', () => {
     expect(await canI('create', 'pods', '-n', namespace)).toBe('no');
     expect(await canI('update', 'leases', '-n', namespace)).toBe('no');
     expect(await canI('update', 'leases', '-n', SYSTEM)).toBe('yes');
+    expect(await canI('list', 'leases', '-n', SYSTEM)).toBe('yes');
+    expect(await canI('delete', 'leases', '-n', SYSTEM)).toBe('no');
     expect(await canI('patch', 'deployments', '-n', namespace)).toBe('yes');
     // Service-account tokens only where a namespace opted in, for the account it named.
     expect(await canI('create', 'serviceaccounts', '--subresource=token', '-n', namespace)).toBe('no');

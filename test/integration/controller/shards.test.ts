@@ -1,0 +1,285 @@
+/**
+ * Sharding end to end (README "Past one machine"): two controller processes with --shards=4 each
+ * hold two shard Leases and act only on the policies of their own shards. A rotation wave is asked
+ * for every policy; one replica SIGKILLs itself right after its first rotation mint (mid-wave, with
+ * reconciles in flight); the other takes its shards over once their Leases expire and finishes the
+ * wave. Every policy rotates exactly once for the one request, the version the dead replica recorded
+ * is the one published, and no Secret ever held a token Vault had not recorded.
+ */
+import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { LABEL } from '../../../src/api/constants.ts';
+import { tokenHash } from '../../../src/core/fingerprint.ts';
+import type { PolicyTokenRecord } from '../../../src/core/records.ts';
+import { shardOfKey } from '../../../src/kube/shardLeases.ts';
+import {
+  startController,
+  stopAllControllers,
+  type ControllerProcess,
+} from '../../support/controllerProcess.ts';
+import { adminKubeConfig, createNamespace, uniqueName, vaultClient } from '../../support/environment.ts';
+import { enableEngine } from '../../support/operator.ts';
+import {
+  annotateObject,
+  createClusterIssuer,
+  createPolicy,
+  readPolicy,
+  setIssuerOwner,
+  waitForIssuer,
+  waitUntil,
+} from '../../support/resources.ts';
+
+const SHARDS = 4;
+const POLICIES = 60;
+const KV_MOUNT = 'secret';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let systemNamespace: string;
+let namespace: string;
+let issuer: string;
+let pathPrefix: string;
+
+beforeAll(async () => {
+  systemNamespace = await createNamespace('shards-system');
+  namespace = await createNamespace('shards');
+  const transitMount = await enableEngine('transit', 'transit');
+  issuer = uniqueName('shards');
+  pathPrefix = `tokensmith-shards/${issuer}`;
+  setIssuerOwner(systemNamespace);
+  await createClusterIssuer(issuer, {
+    issuer: 'https://tokens.shards.example',
+    vault: { mount: KV_MOUNT, pathPrefix },
+    signing: { transitMount },
+  });
+});
+
+afterAll(async () => {
+  await stopAllControllers();
+});
+
+async function vaultRecord(name: string): Promise<PolicyTokenRecord | undefined> {
+  try {
+    const path = `${KV_MOUNT}/data/${pathPrefix}/policies/${namespace}/${name}`;
+    return ((await vaultClient().read(path)) as { data: { data: PolicyTokenRecord } }).data.data;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Holder of each shard Lease, by shard. */
+async function shardHolders(): Promise<Map<number, string>> {
+  const { items } = await adminKubeConfig().makeApiClient(CoordinationV1Api).listNamespacedLease({
+    namespace: systemNamespace,
+    labelSelector: 'tokensmith.dev/lease-group=tokensmith-controller,tokensmith.dev/lease-role=shard',
+  });
+  const holders = new Map<number, string>();
+  for (const lease of items) {
+    const shard = Number(/-shard-(\d+)$/.exec(lease.metadata?.name ?? '')?.[1]);
+    if (lease.spec?.holderIdentity) holders.set(shard, lease.spec.holderIdentity);
+  }
+  return holders;
+}
+
+interface LogLine {
+  msg: string;
+  time: number;
+  tokenPolicy?: string;
+  step?: string;
+  reason?: string;
+  shard?: number;
+}
+
+function logLines(controller: ControllerProcess): LogLine[] {
+  return controller
+    .output()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as LogLine);
+}
+
+/** The lifecycle steps a controller executed (each names its policy). */
+function stepsOf(controller: ControllerProcess): LogLine[] {
+  return logLines(controller).filter((l) => l.msg === 'executing step');
+}
+
+/** Lists the namespace's Secrets every 200 ms: every token seen, by policy, for the Vault check. */
+function watchSecrets(): { stop(): Promise<Map<string, Set<string>>> } {
+  const seen = new Map<string, Set<string>>();
+  const done = new AbortController();
+  const core = adminKubeConfig().makeApiClient(CoreV1Api);
+  const loop = (async () => {
+    while (!done.signal.aborted) {
+      const list = await core.listNamespacedSecret({ namespace }).catch(() => undefined);
+      for (const secret of list?.items ?? []) {
+        const policy = secret.metadata?.labels?.[LABEL.policy];
+        const token = secret.data?.TOKEN;
+        if (!policy || !token) continue;
+        const hashes = seen.get(policy) ?? new Set<string>();
+        hashes.add(tokenHash(Buffer.from(token, 'base64').toString('utf8')));
+        seen.set(policy, hashes);
+      }
+      await sleep(200);
+    }
+  })();
+  return {
+    async stop() {
+      done.abort();
+      await loop;
+      return seen;
+    },
+  };
+}
+
+describe('sharding: two replicas, one killed mid-wave', () => {
+  it(
+    'splits the policies, takes a dead replica’s shards over, and rotates each policy exactly once',
+    { timeout: 240_000 },
+    async () => {
+      const start = (faultInjection?: string) =>
+        startController({
+          namespaces: [namespace],
+          clusterResourceNamespace: systemNamespace,
+          leaderElectionNamespace: systemNamespace,
+          extraArgs: [`--shards=${SHARDS}`],
+          ...(faultInjection ? { faultInjection } : {}),
+        });
+      // a kills itself right after its first rotation mint (the record written, the Secret not yet).
+      const a = start('mint:Requested');
+      const b = start();
+      onTestFailed(() => {
+        for (const [n, c] of [
+          ['a', a],
+          ['b', b],
+        ] as const)
+          process.stderr.write(`\n--- replica ${n} (pid ${c.pid}) ---\n${c.tail(60)}\n`);
+      });
+      await waitUntil(
+        'each replica holds two shards',
+        async () => {
+          const holders = [...(await shardHolders()).values()];
+          const per = new Map<string, number>();
+          for (const h of holders) per.set(h, (per.get(h) ?? 0) + 1);
+          return holders.length === SHARDS &&
+            [...per.values()].every((n) => n === SHARDS / 2) &&
+            per.size === 2
+            ? 'split'
+            : `holders: ${holders.join(', ')}`;
+        },
+        'split',
+        60_000,
+      );
+      const split = await shardHolders();
+      await waitForIssuer(issuer, 'True/KeyReady', 60_000);
+
+      const names = Array.from({ length: POLICIES }, (_, i) => `policy-${i}`);
+      const secrets = watchSecrets();
+      await Promise.all(
+        names.map((name) =>
+          createPolicy(namespace, name, {
+            issuerRef: { name: issuer },
+            token: { type: 'opaque', ttl: '24h' },
+            rotation: { overlap: '0s' },
+            secret: { name: `${name}-token` },
+          }),
+        ),
+      );
+      await waitUntil(
+        'every policy issued',
+        async () => {
+          const ready = await Promise.all(
+            names.map(async (n) => (await readPolicy(namespace, n))?.status?.currentVersion === 1),
+          );
+          await sleep(400);
+          return `${ready.filter(Boolean).length}/${POLICIES}`;
+        },
+        `${POLICIES}/${POLICIES}`,
+        120_000,
+      );
+
+      // Each replica acted only on the policies of the shards it holds, and together on all of them.
+      expect(await shardHolders()).toEqual(split);
+      const identities = [...new Set(split.values())];
+      const shardsOf = (c: ControllerProcess) => {
+        const ownKeys = new Set(stepsOf(c).map((l) => shardOfKey(l.tokenPolicy ?? '', SHARDS)));
+        return [...ownKeys].sort();
+      };
+      const [shardsA, shardsB] = [shardsOf(a), shardsOf(b)];
+      expect(shardsA).toHaveLength(SHARDS / 2);
+      expect(shardsB).toHaveLength(SHARDS / 2);
+      expect(shardsA.filter((s) => shardsB.includes(s))).toEqual([]);
+      for (const s of shardsA) expect(identities).toContain(split.get(s));
+      const issuedBy = new Set(
+        stepsOf(a)
+          .concat(stepsOf(b))
+          .map((l) => l.tokenPolicy),
+      );
+      expect(issuedBy.size).toBe(POLICIES);
+
+      // The wave: one rotate request for every policy.
+      await Promise.all(
+        names.map((name) =>
+          annotateObject({ plural: 'tokenpolicies', namespace, name }, { 'tokensmith.dev/rotate': 'wave-1' }),
+        ),
+      );
+      const exit = await a.waitForExit(60_000);
+      const killedAt = Date.now();
+      expect(exit.signal).toBe('SIGKILL');
+      const hit = stepsOf(a).at(-1);
+      expect(hit).toMatchObject({ step: 'mint', reason: 'Requested' });
+
+      await waitUntil(
+        'every policy rotated once',
+        async () => {
+          const done = await Promise.all(
+            names.map(async (n) => {
+              const record = await vaultRecord(n);
+              const status = (await readPolicy(namespace, n))?.status;
+              return (
+                record?.handled?.rotate === 'wave-1' &&
+                record.currentVersion === 2 &&
+                status?.currentVersion === 2
+              );
+            }),
+          );
+          await sleep(400);
+          return `${done.filter(Boolean).length}/${POLICIES}`;
+        },
+        `${POLICIES}/${POLICIES}`,
+        120_000,
+      );
+      const waveDoneAt = Date.now();
+      const seen = await secrets.stop();
+
+      // b holds every shard now; when it took a's over, after a's Leases expired.
+      expect([...(await shardHolders()).values()].every((h) => h === split.get(shardsB[0] ?? -1))).toBe(true);
+      const takeovers = logLines(b).filter((l) => l.msg === 'acquired shard' && l.time >= killedAt - 1_000);
+      expect(takeovers.map((l) => l.shard).sort()).toEqual(shardsA);
+      const takeoverMs = Math.max(...takeovers.map((l) => l.time)) - killedAt;
+      console.log(
+        `sharding: a killed mid-wave; b took its ${SHARDS / 2} shards over after ${(takeoverMs / 1000).toFixed(1)} s (lease 15 s), the wave finished ${((waveDoneAt - killedAt) / 1000).toFixed(1)} s after the kill`,
+      );
+
+      for (const name of names) {
+        const record = await vaultRecord(name);
+        // Exactly once: version 2 is the one rotation, minted for the one request; no version 3.
+        expect(record?.lastVersion, name).toBe(2);
+        expect(
+          record?.versions.filter((v) => v.mintReason === 'Requested'),
+          name,
+        ).toHaveLength(1);
+        // Every token any Secret held was recorded in Vault.
+        const hashes = new Set(record?.versions.map((v) => v.tokenHash));
+        for (const seenHash of seen.get(name) ?? []) expect(hashes.has(seenHash), name).toBe(true);
+      }
+      // The policy a died on: b published the version a had recorded (it did not mint another).
+      const victim = hit?.tokenPolicy?.split('/')[1] ?? '';
+      expect(
+        stepsOf(b).filter(
+          (l) => l.tokenPolicy === hit?.tokenPolicy && l.step === 'mint' && l.reason === 'Requested',
+        ),
+      ).toEqual([]);
+      expect((await vaultRecord(victim))?.currentVersion).toBe(2);
+      await b.stop();
+    },
+  );
+});
