@@ -66,9 +66,17 @@ describe('parseConfig', () => {
     [['--tls-cert-file=/tls/tls.crt'], /--tls-cert-file and --tls-key-file go together/],
     [['--verify-port=8443'], /--verify-port needs --tls-cert-file and --tls-key-file/],
     [['--tls-cert-file=a', '--tls-key-file=b', '--verify-port=http'], /--verify-port must be a port number/],
+    [['--shards=two'], /--shards must be a positive number/],
+    [['--shards=1000'], /--shards must be at most 256/],
+    [['--shards=4', '--no-leader-elect'], /--shards needs leader election/],
   ])('refuses %j with a message naming it', (argv, message) => {
     expect(() => parse(argv)).toThrow(ConfigError);
     expect(() => parse(argv)).toThrow(message);
+  });
+
+  it('shards only when asked: one leader by default', () => {
+    expect(config([]).leaderElection.shards).toBe(1);
+    expect(config(['--shards=8']).leaderElection).toMatchObject({ enabled: true, shards: 8 });
   });
 
   it('turns the verification server on with a certificate and key, on port 8443 by default', () => {
