@@ -255,7 +255,9 @@ export class ShardLeases {
         this.o.log.error({ shard }, 'could not renew the shard lease in time');
         callbacks.lost(shard);
       }
-      if (!this.stopped) this.deadlineTimer = this.o.clock.setTimer(check, 1_000);
+      // Often enough that a shard is given up well before its Lease can expire for anyone else.
+      if (!this.stopped)
+        this.deadlineTimer = this.o.clock.setTimer(check, Math.min(1_000, this.o.renewDeadlineMs / 10));
     };
     check();
   }
