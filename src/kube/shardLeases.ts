@@ -73,6 +73,8 @@ interface Held {
   /** When the renewal that wrote `lease` was sent (by our clock): the deadline counts from there. */
   renewedAt: number;
   draining?: boolean;
+  /** Its reconciles have finished: the next look releases the Lease (writes happen in ticks only). */
+  drained?: boolean;
 }
 
 export class ShardLeases {
@@ -193,6 +195,11 @@ export class ShardLeases {
 
     // Renew what is held (and was not renewed within the renew period).
     for (const [shard, held] of this.held) {
+      if (held.drained) {
+        this.held.delete(shard);
+        await this.release(byName.get(this.shardName(shard)) ?? held.lease);
+        continue;
+      }
       const listed = byName.get(this.shardName(shard));
       if (listed?.spec?.holderIdentity !== this.o.identity) {
         // Taken by another replica (it judged our Lease expired): stop acting on it at once.
@@ -208,7 +215,7 @@ export class ShardLeases {
       if (listed.metadata?.resourceVersion !== held.lease.metadata?.resourceVersion) held.lease = listed;
       if (now - held.renewedAt < this.o.renewPeriodMs) continue;
       const lease = await this.write(held.lease, now, false);
-      if (lease) this.held.set(shard, { ...held, lease, renewedAt: now });
+      if (lease) Object.assign(held, { lease, renewedAt: now });
     }
     // Beyond the share: hand over the least preferred shards (drain first, then clear the holder).
     const serving = this.holding.filter((s) => !this.held.get(s)?.draining);
@@ -237,11 +244,8 @@ export class ShardLeases {
     if (!held || held.draining) return;
     held.draining = true;
     this.o.log.info({ shard }, 'handing shard over');
-    void callbacks.drained(shard).then(async () => {
-      const current = this.held.get(shard);
-      if (!current) return;
-      this.held.delete(shard);
-      await this.release(current.lease);
+    void callbacks.drained(shard).then(() => {
+      held.drained = true;
     });
   }
 
