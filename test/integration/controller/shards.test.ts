@@ -141,7 +141,7 @@ describe('sharding: two replicas, one killed mid-wave', () => {
           namespaces: [namespace],
           clusterResourceNamespace: systemNamespace,
           leaderElectionNamespace: systemNamespace,
-          extraArgs: [`--shards=${SHARDS}`],
+          extraArgs: [`--shards=${SHARDS}`, '--metrics-port=0'],
           ...(faultInjection ? { faultInjection } : {}),
         });
       // a kills itself right after its first rotation mint (the record written, the Secret not yet).
