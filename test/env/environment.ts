@@ -48,6 +48,8 @@ export interface EnvironmentConnection {
   vaultCaCertPath: string;
   kubectlPath: string;
   helmPath: string;
+  /** The Vault binary, for tests that start a Vault of their own (env/persistentVault.ts). */
+  vaultPath: string;
   /** The directory of the environment, which also holds every server's log. */
   dir: string;
 }
@@ -165,6 +167,7 @@ export class TestEnvironment {
           vaultCaCertPath: vault.caCertPath,
           kubectlPath: options.binaries.kubectl,
           helmPath: options.binaries.helm,
+          vaultPath: options.binaries.vault,
           dir,
         },
         etcd,

@@ -47,6 +47,8 @@ export interface ServerProcess {
   readonly hasExited: boolean;
   tail(lines?: number): string;
   stop(graceMs?: number): Promise<void>;
+  /** Sends a signal (SIGSTOP/SIGCONT to pause and resume it); local processes only. */
+  signal?(signal: NodeJS.Signals): void;
 }
 
 /** How a server runs in a container instead (see containers.ts). */
@@ -133,10 +135,15 @@ class LocalServerProcess implements ServerProcess {
     return logTail(this.logFile, lines);
   }
 
+  signal(signal: NodeJS.Signals): void {
+    if (!this.hasExited) this.child.kill(signal);
+  }
+
   /** Stops the server: SIGTERM, then SIGKILL after `graceMs`. Resolves once it has exited. */
   async stop(graceMs = 5_000): Promise<void> {
     if (this.hasExited) return;
     this.child.kill('SIGTERM');
+    this.child.kill('SIGCONT'); // a paused server handles nothing until it runs again
     const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
     await this.exited;
     clearTimeout(timer);
