@@ -222,6 +222,12 @@ export function startOperator(options: OperatorOptions): Operator {
     clock,
     metrics,
   });
+  // Work that failed because a Vault server was away is retried as soon as it answers again, not
+  // after each key's own backoff (which grows to minutes during a long outage).
+  runtimes.onVaultRecovered((address) => {
+    const woken = manager.retryFailed();
+    log.info({ vault: address, retrying: woken }, 'Vault answers again; retrying the work that failed');
+  });
   const spreadMs = resyncSpreadMs(resync);
   const policyWrites = policyWriter(applier);
   const issuerResolver = new CachedIssuerResolver(

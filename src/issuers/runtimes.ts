@@ -34,6 +34,9 @@ interface Entry {
   runtime: Promise<IssuerRuntime>;
 }
 
+/** How often a Vault server that went down is asked whether it answers again. */
+const PROBE_INTERVAL_MS = 2_000;
+
 export class IssuerRuntimes {
   private readonly entries = new Map<string, Entry>();
   private readonly config: Config;
@@ -63,6 +66,46 @@ export class IssuerRuntimes {
     this.log = options.log;
     this.clock = options.clock ?? systemClock;
     this.breakers = new VaultBreakers({ clock: this.clock });
+    this.breakers.onDown((address) => {
+      this.probeUntilBack(address);
+    });
+  }
+
+  private readonly probing = new Set<string>();
+  private closed = false;
+
+  /**
+   * Asks a server that went down for its health every 2 s until it answers, so the work that failed
+   * on it is retried the moment it is back (onVaultRecovered), not after each key's own backoff.
+   */
+  private probeUntilBack(address: string): void {
+    if (this.probing.has(address)) return;
+    this.probing.add(address);
+    const next = () =>
+      this.clock.setTimer(() => {
+        void probe();
+      }, PROBE_INTERVAL_MS);
+    const probe = async () => {
+      const client = await this.clientFor(address);
+      if (client && !this.closed && this.breakers.isDown(address)) await client.probe();
+      if (!this.closed && this.breakers.isDown(address)) next();
+      else this.probing.delete(address);
+    };
+    next();
+  }
+
+  /** A client of a built runtime that talks to `address`. */
+  private async clientFor(address: string): Promise<VaultClient | undefined> {
+    for (const entry of this.entries.values()) {
+      const runtime = await entry.runtime.catch(() => undefined);
+      if (runtime?.client.address === address) return runtime.client;
+    }
+    return undefined;
+  }
+
+  /** Calls `listener` when a Vault server that was down or misbehaving answers again. */
+  onVaultRecovered(listener: (address: string) => void): void {
+    this.breakers.onRecovered(listener);
   }
 
   /** The runtime of `issuer`, built if missing or stale. */
@@ -101,6 +144,7 @@ export class IssuerRuntimes {
   }
 
   closeAll(): void {
+    this.closed = true;
     for (const entry of this.entries.values()) this.close(entry);
     this.entries.clear();
   }

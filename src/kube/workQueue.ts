@@ -279,6 +279,15 @@ export function createWorkQueue(options: WorkQueueOptions = {}): WorkQueue {
       if (!Number.isFinite(t)) throw new RangeError('addAt: invalid date');
       schedule(key, t);
     },
+    retryFailed() {
+      let woken = 0;
+      for (const key of failures.keys()) {
+        if (waiting.dueAt(key) === undefined) continue; // ready already, or in flight
+        schedule(key, now(), levelOf.get(key) ?? LEVEL.routine);
+        woken++;
+      }
+      return woken;
+    },
     start(run, startOptions = {}) {
       if (handler) throw new Error('the work queue is already started');
       const n = startOptions.concurrency ?? 1;

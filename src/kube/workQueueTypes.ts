@@ -62,6 +62,11 @@ export interface WorkQueue {
   addAfter(key: string, ms: number): void;
   /** Process the key at `at`, unless it is already due earlier. */
   addAt(key: string, at: Date): void;
+  /**
+   * Makes every key waiting out a retry backoff due now (a server it failed on is back); it keeps
+   * its failure count, so failing again backs off from where it was. Returns how many woke.
+   */
+  retryFailed(): number;
   /** Starts processing with `handler`. Keys added before start wait. Throws if started twice. */
   start(handler: ReconcileHandler, options?: StartOptions): void;
   /** Stops taking work (adds are ignored, scheduled keys dropped); resolves when in-flight handlers end. */

@@ -125,6 +125,11 @@ export class Manager {
     }));
   }
 
+  /** Every key waiting out a retry backoff is due now (a server is back); how many woke. */
+  retryFailed(): number {
+    return this.controllers.reduce((n, c) => n + c.queue.retryFailed(), 0);
+  }
+
   addInformer<T extends KubernetesObject>(informer: ResourceInformer<T>): ResourceInformer<T> {
     this.informers.push(informer);
     return informer;

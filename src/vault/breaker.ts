@@ -17,6 +17,8 @@ export interface VaultBreakerPort {
   answered(address: string): void;
   /** The server ran into the deadline or past the size cap. */
   misbehaved(address: string): void;
+  /** No answer at all (refused, reset, timed out): the server is down until it answers again. */
+  unreachable(address: string): void;
 }
 
 export const DEFAULT_BREAKER_BACKOFF = { baseMs: 5_000, maxMs: 5 * 60_000, jitter: 0 } as const;
@@ -25,6 +27,10 @@ export class VaultBreakers implements VaultBreakerPort {
   private readonly clock: Clock;
   private readonly backoff: BackoffOptions;
   private readonly open = new Map<string, { failures: number; until: number }>();
+  /** Servers that gave no answer to their last request. */
+  private readonly down = new Set<string>();
+  private readonly recovered: ((address: string) => void)[] = [];
+  private readonly wentDown: ((address: string) => void)[] = [];
 
   constructor(options: { clock: Clock; backoff?: BackoffOptions }) {
     this.clock = options.clock;
@@ -43,7 +49,34 @@ export class VaultBreakers implements VaultBreakerPort {
   }
 
   answered(address: string): void {
-    this.open.delete(address);
+    const wasDown = this.down.delete(address);
+    const wasOpen = this.open.delete(address);
+    if (wasDown || wasOpen) for (const listener of this.recovered) listener(address);
+  }
+
+  unreachable(address: string): void {
+    this.markDown(address);
+  }
+
+  /** Whether `address` gave no answer, or misbehaved, last time. */
+  isDown(address: string): boolean {
+    return this.down.has(address);
+  }
+
+  /** Calls `listener` when a server goes down (to probe it until it answers). */
+  onDown(listener: (address: string) => void): void {
+    this.wentDown.push(listener);
+  }
+
+  private markDown(address: string): void {
+    if (this.down.has(address)) return;
+    this.down.add(address);
+    for (const listener of this.wentDown) listener(address);
+  }
+
+  /** Calls `listener` when a server that was down or misbehaving answers again. */
+  onRecovered(listener: (address: string) => void): void {
+    this.recovered.push(listener);
   }
 
   /**
@@ -54,6 +87,7 @@ export class VaultBreakers implements VaultBreakerPort {
   misbehaved(address: string): void {
     const state = this.open.get(address);
     const now = this.clock.now().getTime();
+    this.markDown(address);
     if (state && state.until > now) return;
     const failures = (state?.failures ?? 0) + 1;
     this.open.set(address, { failures, until: now + backoffDelay(failures, this.backoff, () => 0) });

@@ -61,6 +61,8 @@ export interface VaultRequest {
   operation: string;
   /** Resolve to undefined on HTTP 404 instead of throwing. Default false. */
   allowNotFound?: boolean;
+  /** Sent even while the breaker is open (a probe: does the server answer again?). */
+  probe?: boolean;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -143,6 +145,22 @@ export class VaultClient {
     } catch (err) {
       if (vaultStatusOf(err) === 404 && request.allowNotFound === true) return undefined;
       throw vaultError(err, request);
+    }
+  }
+
+  /**
+   * Asks the unauthenticated health endpoint, past an open breaker: whether the server answers at
+   * all (any HTTP status closes the breaker). Never throws.
+   */
+  async probe(): Promise<boolean> {
+    try {
+      await this.send(
+        { method: 'GET', path: 'sys/health', operation: 'check health', probe: true },
+        undefined,
+      );
+      return true;
+    } catch (err) {
+      return vaultStatusOf(err) !== undefined;
     }
   }
 
@@ -234,7 +252,7 @@ export class VaultClient {
       : (call: () => Promise<unknown>) => call();
     const run = breaker
       ? async () => {
-          breaker.check(this.address);
+          if (request.probe !== true) breaker.check(this.address);
           try {
             const body = (await this.raw.request(options)) as unknown;
             breaker.answered(this.address);
@@ -243,6 +261,7 @@ export class VaultClient {
             if (vaultStatusOf(err) !== undefined) breaker.answered(this.address);
             else if (err instanceof VaultTransportError && err.code !== 'ERR_RESPONSE_NOT_JSON')
               breaker.misbehaved(this.address);
+            else if (!(err instanceof VaultTransportError)) breaker.unreachable(this.address);
             throw err;
           }
         }

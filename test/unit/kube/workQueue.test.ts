@@ -224,6 +224,26 @@ describe('retries', () => {
     expect(h.times('a')).toEqual([0, 500, 1500, 3500, 3500, 4000]);
   });
 
+  it('retries every backing-off key at once when asked (a server is back), keeping its count', async () => {
+    const h = harness({ concurrency: 2 });
+    let failing = true;
+    h.behave(() => (failing ? Promise.reject(transient()) : Promise.resolve(undefined)));
+    h.begin();
+    h.queue.add('a');
+    h.queue.add('b');
+    await h.clock.advance(3499); // each ran at 0, 500, 1500; the next retries are due at 3500
+    h.queue.add('fine');
+    failing = false;
+    await h.clock.advance(0);
+    expect(h.times('fine')).toEqual([3499]);
+    expect(h.queue.retryFailed()).toBe(2); // a and b, not the key that succeeded
+    await h.clock.advance(0);
+    expect(h.times('a')).toEqual([0, 500, 1500, 3499]);
+    expect(h.times('b')).toEqual([0, 500, 1500, 3499]);
+    expect(h.queue.retryFailed()).toBe(0); // nothing is backing off now
+    expect(h.queue.scheduled).toBe(0);
+  });
+
   it('keeps backoff per key: one failing key does not slow another', async () => {
     const h = harness();
     h.behave((key) =>

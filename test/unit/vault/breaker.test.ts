@@ -55,4 +55,18 @@ describe('VaultBreakers', () => {
     breakers.misbehaved(A);
     expect(refusal(breakers, A)).toMatch(/for 5 s/); // counting starts again
   });
+
+  it('tells its listeners once when a server that was down or misbehaving answers again', () => {
+    const breakers = new VaultBreakers({ clock: new FakeClock() });
+    const recovered: string[] = [];
+    breakers.onRecovered((address) => recovered.push(address));
+    breakers.answered(A); // was never down: no news
+    breakers.unreachable(A);
+    breakers.unreachable(A);
+    breakers.misbehaved(B);
+    breakers.answered(A);
+    breakers.answered(A);
+    breakers.answered(B);
+    expect(recovered).toEqual([A, B]);
+  });
 });
