@@ -6,10 +6,8 @@
  * wave. Every policy rotates exactly once for the one request, the version the dead replica recorded
  * is the one published, and no Secret ever held a token Vault had not recorded.
  */
-import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { CoordinationV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { LABEL } from '../../../src/api/constants.ts';
-import { tokenHash } from '../../../src/core/fingerprint.ts';
 import type { PolicyTokenRecord } from '../../../src/core/records.ts';
 import { shardOfKey } from '../../../src/kube/shardLeases.ts';
 import {
@@ -19,6 +17,7 @@ import {
 } from '../../support/controllerProcess.ts';
 import { adminKubeConfig, createNamespace, uniqueName, vaultClient } from '../../support/environment.ts';
 import { enableEngine } from '../../support/operator.ts';
+import { watchSecretTokens } from '../../support/secretTokens.ts';
 import {
   annotateObject,
   createClusterIssuer,
@@ -103,34 +102,6 @@ function stepsOf(controller: ControllerProcess): LogLine[] {
   return logLines(controller).filter((l) => l.msg === 'executing step' && l.tokenPolicy !== undefined);
 }
 
-/** Lists the namespace's Secrets every 200 ms: every token seen, by policy, for the Vault check. */
-function watchSecrets(): { stop(): Promise<Map<string, Set<string>>> } {
-  const seen = new Map<string, Set<string>>();
-  const done = new AbortController();
-  const core = adminKubeConfig().makeApiClient(CoreV1Api);
-  const loop = (async () => {
-    while (!done.signal.aborted) {
-      const list = await core.listNamespacedSecret({ namespace }).catch(() => undefined);
-      for (const secret of list?.items ?? []) {
-        const policy = secret.metadata?.labels?.[LABEL.policy];
-        const token = secret.data?.TOKEN;
-        if (!policy || !token) continue;
-        const hashes = seen.get(policy) ?? new Set<string>();
-        hashes.add(tokenHash(Buffer.from(token, 'base64').toString('utf8')));
-        seen.set(policy, hashes);
-      }
-      await sleep(200);
-    }
-  })();
-  return {
-    async stop() {
-      done.abort();
-      await loop;
-      return seen;
-    },
-  };
-}
-
 describe('sharding: two replicas, one killed mid-wave', () => {
   it(
     'splits the policies, takes a dead replica’s shards over, and rotates each policy exactly once',
@@ -173,7 +144,7 @@ describe('sharding: two replicas, one killed mid-wave', () => {
       await waitForIssuer(issuer, 'True/KeyReady', 60_000);
 
       const names = Array.from({ length: POLICIES }, (_, i) => `policy-${i}`);
-      const secrets = watchSecrets();
+      const secrets = watchSecretTokens(namespace);
       await Promise.all(
         names.map((name) =>
           createPolicy(namespace, name, {

@@ -6,16 +6,14 @@
  * a token Vault did not record; the status says what is wrong while Vault is away; once Vault is
  * back every overdue rotation happens exactly once, and the catch-up time is printed.
  */
-import { CoreV1Api } from '@kubernetes/client-node';
 import vault from 'node-vault';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { LABEL } from '../../../src/api/constants.ts';
-import { tokenHash } from '../../../src/core/fingerprint.ts';
 import type { PolicyTokenRecord } from '../../../src/core/records.ts';
 import { startPersistentVault, type PersistentVault } from '../../env/persistentVault.ts';
+import { watchSecretTokens } from '../../support/secretTokens.ts';
 import { stopAllControllers } from '../../support/controllerProcess.ts';
 import { spawnController, type ControllerProcess } from '../../support/spawnController.ts';
-import { adminKubeConfig, createNamespace, environment, uniqueName } from '../../support/environment.ts';
+import { createNamespace, environment, uniqueName } from '../../support/environment.ts';
 import {
   annotateObject,
   createClusterIssuer,
@@ -110,34 +108,6 @@ async function record(name: string): Promise<PolicyTokenRecord | undefined> {
   return read.data.data;
 }
 
-/** Lists the namespace's Secrets every 200 ms and keeps every token hash seen, by policy. */
-function watchSecrets(): { stop(): Promise<Map<string, Set<string>>> } {
-  const seen = new Map<string, Set<string>>();
-  const done = new AbortController();
-  const core = adminKubeConfig().makeApiClient(CoreV1Api);
-  const loop = (async () => {
-    while (!done.signal.aborted) {
-      const list = await core.listNamespacedSecret({ namespace }).catch(() => undefined);
-      for (const secret of list?.items ?? []) {
-        const policy = secret.metadata?.labels?.[LABEL.policy];
-        const token = secret.data?.TOKEN;
-        if (!policy || !token) continue;
-        const hashes = seen.get(policy) ?? new Set<string>();
-        hashes.add(tokenHash(Buffer.from(token, 'base64').toString('utf8')));
-        seen.set(policy, hashes);
-      }
-      await sleep(200);
-    }
-  })();
-  return {
-    async stop() {
-      done.abort();
-      await loop;
-      return seen;
-    },
-  };
-}
-
 /** Every token a Secret held is recorded in Vault for its policy. */
 async function expectRecorded(seen: Map<string, Set<string>>): Promise<void> {
   for (const name of names) {
@@ -154,7 +124,7 @@ async function outage(
   away: () => Promise<void> | void,
   back: () => Promise<void> | void,
 ): Promise<{ readyFalse: string[]; catchUpMs: number }> {
-  const secrets = watchSecrets();
+  const secrets = watchSecretTokens(namespace);
   onTestFailed(() => {
     process.stderr.write(`\n--- controller ---\n${controller.tail(60)}\n`);
   });
