@@ -14,6 +14,11 @@ export const ERRORS = {
   VaultConflict: { retryable: true, summary: 'another writer changed the Vault record first' },
   VaultRequestFailed: { retryable: true, summary: 'a Vault request failed' },
   VaultSealed: { retryable: true, summary: 'Vault is sealed or not ready' },
+  // Retried with backoff, so a record fixed in Vault is picked up; tokensmith never rewrites it.
+  VaultRecordInvalid: {
+    retryable: true,
+    summary: "the policy's record in Vault is not one tokensmith can act on",
+  },
   // Kubernetes
   KubernetesRequestFailed: { retryable: true, summary: 'a Kubernetes API request failed' },
   // Specs and references

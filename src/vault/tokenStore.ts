@@ -5,6 +5,7 @@
  * sha256 hex digests, so a token can never end up in a path by mistake.
  */
 import type { PolicyTokenRecord, TokenIndexEntry } from '../core/records.ts';
+import { recordProblem } from '../core/recordCheck.ts';
 import { TokensmithError } from '../errors.ts';
 import type { ObjectKey, TokenStore, Versioned } from '../ports.ts';
 import type { VaultClient } from './client.ts';
@@ -21,17 +22,6 @@ export interface VaultTokenStoreOptions {
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
-
-function isRecord(value: Record<string, unknown>): boolean {
-  const policy = value.policy;
-  return (
-    typeof policy === 'object' &&
-    policy !== null &&
-    typeof value.currentVersion === 'number' &&
-    typeof value.lastVersion === 'number' &&
-    Array.isArray(value.versions)
-  );
-}
 
 function isIndexEntry(value: Record<string, unknown>): boolean {
   return (
@@ -62,10 +52,11 @@ export class VaultTokenStore implements TokenStore {
     const path = this.recordPath(policy);
     const entry = await this.kv.read(path);
     if (entry === undefined) return undefined;
-    if (!isRecord(entry.data)) {
+    const problem = recordProblem(entry.data, policy);
+    if (problem !== undefined) {
       throw new TokensmithError(
-        'VaultRequestFailed',
-        `the Vault entry ${this.kv.mount}/${path} is not a tokensmith token record`,
+        'VaultRecordInvalid',
+        `the Vault entry ${this.kv.mount}/${path} (version ${entry.version}) is not a token record tokensmith can act on: ${problem}. tokensmith does not overwrite it: restore or fix it in Vault (an earlier version: vault kv rollback), or delete it to issue the policy anew`,
       );
     }
     return { value: entry.data as unknown as PolicyTokenRecord, casVersion: entry.version };
