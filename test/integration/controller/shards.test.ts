@@ -1,10 +1,12 @@
 /**
- * Sharding end to end (README "Past one machine"): two controller processes with --shards=4 each
- * hold two shard Leases and act only on the policies of their own shards. A rotation wave is asked
- * for every policy; one replica SIGKILLs itself right after its first rotation mint (mid-wave, with
- * reconciles in flight); the other takes its shards over once their Leases expire and finishes the
- * wave. Every policy rotates exactly once for the one request, the version the dead replica recorded
- * is the one published, and no Secret ever held a token Vault had not recorded.
+ * Failover end to end, sharded and not (README "Past one machine", "Failure behaviour"). Sharded:
+ * two controller processes with --shards=4 each hold two shard Leases and act only on the policies
+ * of their own shards; a rotation wave is asked of every policy, one replica SIGKILLs itself right
+ * after its first rotation mint (mid-wave, reconciles in flight), and the other takes its shards
+ * over once their Leases expire and finishes the wave. Unsharded: the leader is killed the same way
+ * and the follower takes over. Either way every policy rotates exactly once for the one request,
+ * the version the dead replica recorded is the one published, and no Secret ever held a token
+ * Vault had not recorded.
  */
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
@@ -102,6 +104,104 @@ function stepsOf(controller: ControllerProcess): LogLine[] {
   return logLines(controller).filter((l) => l.msg === 'executing step' && l.tokenPolicy !== undefined);
 }
 
+/** Creates the policies (overlap 0) and waits until each has issued version 1. */
+async function issueAll(names: string[]): Promise<void> {
+  await Promise.all(
+    names.map((name) =>
+      createPolicy(namespace, name, {
+        issuerRef: { name: issuer },
+        token: { type: 'opaque', ttl: '24h' },
+        rotation: { overlap: '0s' },
+        secret: { name: `${name}-token` },
+      }),
+    ),
+  );
+  await waitUntil(
+    'every policy issued',
+    async () => {
+      const ready = await Promise.all(
+        names.map(async (n) => (await readPolicy(namespace, n))?.status?.currentVersion === 1),
+      );
+      await sleep(400);
+      return `${ready.filter(Boolean).length}/${names.length}`;
+    },
+    `${names.length}/${names.length}`,
+    120_000,
+  );
+}
+
+/** Asks one rotation of every policy; `victim` (fault-injected) dies after its first rotation mint. */
+async function waveKilling(
+  victim: ControllerProcess,
+  names: string[],
+): Promise<{ killedAt: number; hit: LogLine | undefined }> {
+  await Promise.all(
+    names.map((name) =>
+      annotateObject({ plural: 'tokenpolicies', namespace, name }, { 'tokensmith.dev/rotate': 'wave-1' }),
+    ),
+  );
+  const exit = await victim.waitForExit(60_000);
+  const killedAt = Date.now();
+  expect(exit.signal).toBe('SIGKILL');
+  const hit = stepsOf(victim).at(-1);
+  expect(hit).toMatchObject({ step: 'mint', reason: 'Requested' });
+  return { killedAt, hit };
+}
+
+/** Waits until every policy's record and status show the wave's rotation. */
+async function waitRotated(names: string[]): Promise<void> {
+  await waitUntil(
+    'every policy rotated once',
+    async () => {
+      const done = await Promise.all(
+        names.map(async (n) => {
+          const record = await vaultRecord(n);
+          const status = (await readPolicy(namespace, n))?.status;
+          return (
+            record?.handled?.rotate === 'wave-1' &&
+            record.currentVersion === 2 &&
+            status?.currentVersion === 2
+          );
+        }),
+      );
+      await sleep(400);
+      return `${done.filter(Boolean).length}/${names.length}`;
+    },
+    `${names.length}/${names.length}`,
+    120_000,
+  );
+}
+
+/**
+ * Exactly once: version 2 is the one rotation, minted for the one request (no version 3); every
+ * token any Secret held was recorded; the survivor published the version the dead replica had
+ * recorded for the policy it died on, instead of minting another.
+ */
+async function expectRotatedOnce(
+  names: string[],
+  seen: Map<string, Set<string>>,
+  survivor: ControllerProcess,
+  hit: LogLine | undefined,
+): Promise<void> {
+  for (const name of names) {
+    const record = await vaultRecord(name);
+    expect(record?.lastVersion, name).toBe(2);
+    expect(
+      record?.versions.filter((v) => v.mintReason === 'Requested'),
+      name,
+    ).toHaveLength(1);
+    const hashes = new Set(record?.versions.map((v) => v.tokenHash));
+    for (const seenHash of seen.get(name) ?? []) expect(hashes.has(seenHash), name).toBe(true);
+  }
+  const victim = hit?.tokenPolicy?.split('/')[1] ?? '';
+  expect(
+    stepsOf(survivor).filter(
+      (l) => l.tokenPolicy === hit?.tokenPolicy && l.step === 'mint' && l.reason === 'Requested',
+    ),
+  ).toEqual([]);
+  expect((await vaultRecord(victim))?.currentVersion).toBe(2);
+}
+
 describe('sharding: two replicas, one killed mid-wave', () => {
   it(
     'splits the policies, takes a dead replica’s shards over, and rotates each policy exactly once',
@@ -145,28 +245,7 @@ describe('sharding: two replicas, one killed mid-wave', () => {
 
       const names = Array.from({ length: POLICIES }, (_, i) => `policy-${i}`);
       const secrets = watchSecretTokens(namespace);
-      await Promise.all(
-        names.map((name) =>
-          createPolicy(namespace, name, {
-            issuerRef: { name: issuer },
-            token: { type: 'opaque', ttl: '24h' },
-            rotation: { overlap: '0s' },
-            secret: { name: `${name}-token` },
-          }),
-        ),
-      );
-      await waitUntil(
-        'every policy issued',
-        async () => {
-          const ready = await Promise.all(
-            names.map(async (n) => (await readPolicy(namespace, n))?.status?.currentVersion === 1),
-          );
-          await sleep(400);
-          return `${ready.filter(Boolean).length}/${POLICIES}`;
-        },
-        `${POLICIES}/${POLICIES}`,
-        120_000,
-      );
+      await issueAll(names);
 
       // Each replica acted only on the policies of the shards it holds, and together on all of them.
       expect(await shardHolders()).toEqual(split);
@@ -191,38 +270,9 @@ describe('sharding: two replicas, one killed mid-wave', () => {
       );
       expect(issuedBy.size).toBe(POLICIES);
 
-      // The wave: one rotate request for every policy.
-      await Promise.all(
-        names.map((name) =>
-          annotateObject({ plural: 'tokenpolicies', namespace, name }, { 'tokensmith.dev/rotate': 'wave-1' }),
-        ),
-      );
-      const exit = await a.waitForExit(60_000);
-      const killedAt = Date.now();
-      expect(exit.signal).toBe('SIGKILL');
-      const hit = stepsOf(a).at(-1);
-      expect(hit).toMatchObject({ step: 'mint', reason: 'Requested' });
+      const { killedAt, hit } = await waveKilling(a, names);
 
-      await waitUntil(
-        'every policy rotated once',
-        async () => {
-          const done = await Promise.all(
-            names.map(async (n) => {
-              const record = await vaultRecord(n);
-              const status = (await readPolicy(namespace, n))?.status;
-              return (
-                record?.handled?.rotate === 'wave-1' &&
-                record.currentVersion === 2 &&
-                status?.currentVersion === 2
-              );
-            }),
-          );
-          await sleep(400);
-          return `${done.filter(Boolean).length}/${POLICIES}`;
-        },
-        `${POLICIES}/${POLICIES}`,
-        120_000,
-      );
+      await waitRotated(names);
       const waveDoneAt = Date.now();
       const seen = await secrets.stop();
 
@@ -239,26 +289,49 @@ describe('sharding: two replicas, one killed mid-wave', () => {
         `sharding: a killed mid-wave; b took its ${SHARDS / 2} shards over after ${(takeoverMs / 1000).toFixed(1)} s (lease 15 s), the wave finished ${((waveDoneAt - killedAt) / 1000).toFixed(1)} s after the kill`,
       );
 
-      for (const name of names) {
-        const record = await vaultRecord(name);
-        // Exactly once: version 2 is the one rotation, minted for the one request; no version 3.
-        expect(record?.lastVersion, name).toBe(2);
-        expect(
-          record?.versions.filter((v) => v.mintReason === 'Requested'),
-          name,
-        ).toHaveLength(1);
-        // Every token any Secret held was recorded in Vault.
-        const hashes = new Set(record?.versions.map((v) => v.tokenHash));
-        for (const seenHash of seen.get(name) ?? []) expect(hashes.has(seenHash), name).toBe(true);
-      }
-      // The policy a died on: b published the version a had recorded (it did not mint another).
-      const victim = hit?.tokenPolicy?.split('/')[1] ?? '';
-      expect(
-        stepsOf(b).filter(
-          (l) => l.tokenPolicy === hit?.tokenPolicy && l.step === 'mint' && l.reason === 'Requested',
-        ),
-      ).toEqual([]);
-      expect((await vaultRecord(victim))?.currentVersion).toBe(2);
+      await expectRotatedOnce(names, seen, b, hit);
+      await b.stop();
+    },
+  );
+});
+
+describe('one leader (unsharded), killed mid-wave', () => {
+  it(
+    'the follower takes over within the Lease duration and each policy rotates exactly once',
+    { timeout: 240_000 },
+    async () => {
+      namespace = await createNamespace('failover');
+      const leases = await createNamespace('failover-leases');
+      const start = (faultInjection?: string) =>
+        startController({
+          namespaces: [namespace],
+          clusterResourceNamespace: systemNamespace,
+          leaderElectionNamespace: leases,
+          extraArgs: ['--metrics-port=0'],
+          ...(faultInjection ? { faultInjection } : {}),
+        });
+      const a = start('mint:Requested');
+      onTestFailed(() => {
+        process.stderr.write(`\n--- leader (pid ${a.pid}) ---\n${a.tail(60)}\n`);
+      });
+      await expect.poll(() => a.output(), { timeout: 30_000 }).toContain('became leader');
+      const b = start();
+      await expect.poll(() => b.output(), { timeout: 30_000 }).toContain('leader lease is held; waiting');
+      const names = Array.from({ length: 40 }, (_, i) => `policy-${i}`);
+      const secrets = watchSecretTokens(namespace);
+      await issueAll(names);
+      expect(stepsOf(b)).toEqual([]); // the follower did nothing
+
+      const { killedAt, hit } = await waveKilling(a, names);
+      await expect.poll(() => b.output(), { timeout: 30_000 }).toContain('became leader');
+      const led = logLines(b).find((l) => l.msg === 'became leader');
+      const takeoverMs = Date.parse(led?.time ?? '') - killedAt;
+      await waitRotated(names);
+      const doneMs = Date.now() - killedAt;
+      await expectRotatedOnce(names, await secrets.stop(), b, hit);
+      console.log(
+        `failover: the leader killed mid-wave; the follower led ${(takeoverMs / 1000).toFixed(1)} s after the kill (lease 15 s) and finished the wave ${(doneMs / 1000).toFixed(1)} s after it`,
+      );
       await b.stop();
     },
   );

@@ -210,6 +210,6 @@ describe('VaultTokenStore', () => {
       password: secret,
     });
     const store = new VaultTokenStore({ client: client(), pathPrefix: prefix });
-    expectSafeError(await rejectionOf(store.read(policy)), 'VaultRequestFailed', [secret]);
+    expectSafeError(await rejectionOf(store.read(policy)), 'VaultRecordInvalid', [secret]);
   });
 });
