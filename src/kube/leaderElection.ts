@@ -13,21 +13,25 @@ import type { Clock } from '../ports.ts';
 import { kubeStatus } from './apiErrors.ts';
 import { GROUP_LABEL, ROLE_LABEL } from './shardLeases.ts';
 
-export interface LeaderElectionOptions {
+/** Where a replica's Leases are, who it is, and their timing (shared with shardLeases.ts). */
+export interface LeaseOptions {
   namespace: string;
+  /** The leader Lease's name (sharded replicas name theirs after it). */
   name: string;
   identity: string;
-  /** How long a lease is valid without renewal; default 15s. */
+  /** How long a Lease is valid without renewal; default 15 s. */
   leaseDurationMs?: number;
-  /** How often the leader renews; default 5s. Must be well below leaseDurationMs. */
+  /** How often a held Lease is renewed; default 5 s. Must be well below leaseDurationMs. */
   renewPeriodMs?: number;
-  /** How often a follower retries; default 2s. */
+  /** How often a candidate looks again; default 2 s. */
   retryPeriodMs?: number;
-  /** A leader that has not renewed for this long stops leading; default 10s (< leaseDurationMs). */
+  /** A holder that has not renewed for this long gives up (the caller stops); default 10 s. */
   renewDeadlineMs?: number;
   clock: Clock;
   log: Logger;
 }
+
+export type LeaderElectionOptions = LeaseOptions;
 
 export class LeaderElector {
   private readonly api: CoordinationV1Api;

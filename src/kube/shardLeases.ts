@@ -21,9 +21,8 @@
  */
 import { createHash } from 'node:crypto';
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
-import type { Logger } from '../log.ts';
-import type { Clock } from '../ports.ts';
 import { kubeStatus } from './apiErrors.ts';
+import type { LeaseOptions } from './leaderElection.ts';
 
 /** Every Lease of one tokensmith installation carries this label (value: the leader Lease's name)… */
 export const GROUP_LABEL = 'tokensmith.dev/lease-group';
@@ -41,22 +40,8 @@ export function shardOfKey(key: string, shards: number): number {
   return (hash >>> 0) % shards;
 }
 
-export interface ShardLeaseOptions {
-  namespace: string;
-  /** The Lease name of the unsharded replicas; shard and member Leases are named after it. */
-  name: string;
-  identity: string;
+export interface ShardLeaseOptions extends LeaseOptions {
   shards: number;
-  /** How long a Lease is valid without renewal; default 15 s. */
-  leaseDurationMs?: number;
-  /** How often a held Lease is renewed; default 5 s. */
-  renewPeriodMs?: number;
-  /** How often the Leases are looked at (one list request); default 2 s. */
-  retryPeriodMs?: number;
-  /** A shard not renewed for this long is lost (the caller must stop at once); default 10 s. */
-  renewDeadlineMs?: number;
-  clock: Clock;
-  log: Logger;
 }
 
 export interface ShardCallbacks {
