@@ -33,6 +33,14 @@ export interface LeaseOptions {
 
 export type LeaderElectionOptions = LeaseOptions;
 
+/** The default timing of every Lease (client-go's leader election defaults). */
+export const LEASE_TIMING = {
+  leaseDurationMs: 15_000,
+  renewPeriodMs: 5_000,
+  retryPeriodMs: 2_000,
+  renewDeadlineMs: 10_000,
+} as const;
+
 export class LeaderElector {
   private readonly api: CoordinationV1Api;
   private readonly options: Required<Omit<LeaderElectionOptions, 'clock' | 'log'>> &
@@ -47,10 +55,7 @@ export class LeaderElector {
   constructor(kubeConfig: KubeConfig, options: LeaderElectionOptions) {
     this.api = kubeConfig.makeApiClient(CoordinationV1Api);
     this.options = {
-      leaseDurationMs: 15_000,
-      renewPeriodMs: 5_000,
-      retryPeriodMs: 2_000,
-      renewDeadlineMs: 10_000,
+      ...LEASE_TIMING,
       ...options,
     };
   }

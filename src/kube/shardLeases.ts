@@ -22,7 +22,7 @@
 import { createHash } from 'node:crypto';
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { kubeStatus } from './apiErrors.ts';
-import type { LeaseOptions } from './leaderElection.ts';
+import { LEASE_TIMING, type LeaseOptions } from './leaderElection.ts';
 
 /** Every Lease of one tokensmith installation carries this label (value: the leader Lease's name)… */
 export const GROUP_LABEL = 'tokensmith.dev/lease-group';
@@ -77,10 +77,7 @@ export class ShardLeases {
   constructor(kubeConfig: KubeConfig, options: ShardLeaseOptions) {
     this.api = kubeConfig.makeApiClient(CoordinationV1Api);
     this.o = {
-      leaseDurationMs: 15_000,
-      renewPeriodMs: 5_000,
-      retryPeriodMs: 2_000,
-      renewDeadlineMs: 10_000,
+      ...LEASE_TIMING,
       ...options,
     };
   }
