@@ -7,6 +7,7 @@
  */
 import { WaveEvents } from './controllers/tokenPolicy/waveEvents.ts';
 import { PooledKubeConfig } from './kube/pooledKubeConfig.ts';
+import { probeReadyz, watchApiRecovery } from './kube/apiRecovery.ts';
 import { randomBytes } from 'node:crypto';
 import {
   CoreV1Api,
@@ -228,6 +229,20 @@ export function startOperator(options: OperatorOptions): Operator {
     const woken = manager.retryFailed();
     log.info({ vault: address, retrying: woken }, 'Vault answers again; retrying the work that failed');
   });
+  // Likewise for the API server: the watches resume as soon as it is ready again.
+  const apiRecovery = watchApiRecovery({
+    informers: () => manager.allInformers(),
+    probe: () => probeReadyz(kubeConfig),
+    clock,
+    log,
+    onRecovered: (downForMs) => {
+      const woken = manager.retryFailed();
+      log.info(
+        { downForMs, retrying: woken },
+        'the API server answers again; watches resumed, failed work retried',
+      );
+    },
+  });
   const spreadMs = resyncSpreadMs(resync);
   const policyWrites = policyWriter(applier);
   const issuerResolver = new CachedIssuerResolver(
@@ -374,6 +389,7 @@ export function startOperator(options: OperatorOptions): Operator {
     stop: async () => {
       await (await metricsServer?.catch(() => undefined))?.close();
       await verification.stop();
+      apiRecovery.stop();
       await manager.stop();
       waves.stop();
       runtimes.closeAll();

@@ -19,8 +19,9 @@ export function kubeError(operation: string, err: unknown): TokensmithError {
     const body: unknown = typeof err.body === 'string' ? safeParse(err.body) : err.body;
     const reason = (body as { reason?: unknown } | undefined)?.reason;
     if (typeof reason === 'string') detail = ` (${reason})`;
-  } else if (err instanceof Error && 'code' in err && typeof err.code === 'string') {
-    detail = ` (${err.code})`;
+  } else {
+    const code = transportCode(err);
+    if (code !== undefined) detail = ` (${code})`;
   }
   return new TokensmithError(
     'KubernetesRequestFailed',
@@ -37,8 +38,25 @@ function safeParse(text: string): unknown {
   }
 }
 
+/**
+ * The system or undici code of a request that got no answer (ECONNREFUSED, ECONNRESET,
+ * UND_ERR_SOCKET…): on the error itself, or on its cause (fetch wraps it in "TypeError: fetch
+ * failed"). Only a code of capitals is taken: nothing else of the error is trusted in a log.
+ */
+export function transportCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 3; e = e.cause, depth += 1) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[A-Z][A-Z0-9_]{1,40}$/.test(code)) return code;
+  }
+  return undefined;
+}
+
 /** safeErrorFields plus the HTTP status of a failed Kubernetes request, for logs. */
 export function kubeErrorFields(err: unknown): { code: string; message: string; status?: number } {
+  const code = err instanceof ApiException || err instanceof TokensmithError ? undefined : transportCode(err);
+  if (code !== undefined) {
+    return { code: 'KubernetesRequestFailed', message: `no answer from the API server (${code})` };
+  }
   const fields = safeErrorFields(err);
   const status = kubeStatus(err) ?? (err as { statusCode?: unknown } | undefined)?.statusCode;
   return typeof status === 'number' ? { ...fields, status } : fields;

@@ -11,11 +11,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EventsV1Api, V1MicroTime, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { safeErrorFields } from '../errors.ts';
 import type { Clock, RequestLimiter } from '../ports.ts';
 import { systemClock } from '../util/clock.ts';
 import { silentLogger, type WarnLogger } from '../util/logger.ts';
-import { kubeStatus } from './apiErrors.ts';
+import { kubeErrorFields, kubeStatus } from './apiErrors.ts';
 
 /** The controller name every Event carries in `reportingController`. */
 export const REPORTING_CONTROLLER = 'tokensmith.dev/controller';
@@ -164,12 +163,8 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
       const next = previous
         .then(() => write(key, regarding, event))
         .catch((err: unknown) => {
-          const status = kubeStatus(err);
           logger.warn(
-            {
-              event: { reason: event.reason, regarding: subject },
-              err: { ...safeErrorFields(err), ...(status ? { status } : {}) },
-            },
+            { event: { reason: event.reason, regarding: subject }, err: kubeErrorFields(err) },
             'event not recorded',
           );
         })

@@ -75,6 +75,8 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
   let failures = 0;
   /** Since when no run has listed successfully after a failure (undefined: it is up). */
   let downSince: number | undefined;
+  /** The HTTP status of the last failure (undefined: no answer, or up). */
+  let lastFailure: { status: number | undefined } | undefined;
   let restarts = 0;
   let relists = 0;
   let listMismatches = 0;
@@ -151,6 +153,7 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
     );
     synced.open();
     downSince = undefined;
+    lastFailure = undefined;
     return { metadata: { resourceVersion: listed.resourceVersion }, items };
   };
 
@@ -225,6 +228,7 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
     if (healthyFor > restartBackoff.maxMs) failures = 0;
     failures += 1;
     downSince ??= clock.now().getTime();
+    lastFailure = { status: kubeErrorFields(err).status };
     const retryInMs = backoffDelay(failures, restartBackoff, random);
     logger.warn(
       { informer: path, attempt: failures, retryInMs, err: kubeErrorFields(err) },
@@ -304,6 +308,17 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
     },
     get downForMs() {
       return downSince === undefined ? 0 : clock.now().getTime() - downSince;
+    },
+    get downTransiently() {
+      if (downSince === undefined || lastFailure === undefined) return false;
+      return lastFailure.status === undefined || lastFailure.status >= 500;
+    },
+    retryNow() {
+      if (!cancelRestart || stopped) return; // up, or a run is already starting
+      cancelRestart();
+      cancelRestart = undefined;
+      restarts += 1;
+      startRun();
     },
     get relists() {
       return relists;

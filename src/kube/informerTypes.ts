@@ -78,6 +78,16 @@ export interface ResourceInformer<T extends KubernetesObject> {
   readonly restarts: number;
   /** How long the watch has been failing without a successful list since (0 while it is up). */
   readonly downForMs: number;
+  /**
+   * Whether it is down for a reason the API server coming back cures: no answer at all, or a 5xx
+   * (false while it is up, and for a refusal such as 403, which waits out its backoff).
+   */
+  readonly downTransiently: boolean;
+  /**
+   * Starts the next run now instead of when its backoff ends (the API server answers again; see
+   * apiRecovery.ts). The failure count is kept, so a run that fails again backs off further.
+   */
+  retryNow(): void;
   /** Lists applied to the cache (a counter: first sync, restarts, watchdog, 410 Gone). */
   readonly relists: number;
   /** Lists that held a different number of objects than the API server announced (a counter). */

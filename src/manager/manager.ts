@@ -130,6 +130,11 @@ export class Manager {
     return this.controllers.reduce((n, c) => n + c.queue.retryFailed(), 0);
   }
 
+  /** Every informer added. */
+  allInformers(): readonly ResourceInformer<KubernetesObject>[] {
+    return this.informers;
+  }
+
   addInformer<T extends KubernetesObject>(informer: ResourceInformer<T>): ResourceInformer<T> {
     this.informers.push(informer);
     return informer;

@@ -3,22 +3,11 @@
  * binaries.ts, the way controller-runtime's envtest gives Go operators a real control plane. One
  * launcher serves the test suite (global setup), people (`npm run env -- up`) and `npm run dev`.
  */
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import type { ServerBinaries } from './binaries.ts';
-import { installCrds } from './crds.ts';
-import { startEtcd, type RunningEtcd } from './etcd.ts';
-import { startKubeApiserver, type RunningKubeApiserver } from './kubeApiserver.ts';
+import { startControlPlane, type ControlPlane } from './controlPlane.ts';
 import { startKubeControllerManager, type RunningKubeControllerManager } from './kubeControllerManager.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { startVault, type RunningVault } from './vault.ts';
@@ -50,6 +39,9 @@ export interface EnvironmentConnection {
   helmPath: string;
   /** The Vault binary, for tests that start a Vault of their own (env/persistentVault.ts). */
   vaultPath: string;
+  /** The etcd and kube-apiserver binaries, for tests that start a control plane of their own. */
+  etcdPath: string;
+  kubeApiserverPath: string;
   /** The directory of the environment, which also holds every server's log. */
   dir: string;
 }
@@ -81,22 +73,19 @@ function sweepAbandoned(parent: string): void {
 /** A running etcd, kube-apiserver, kube-controller-manager and Vault. stop() tears all down. */
 export class TestEnvironment {
   readonly connection: EnvironmentConnection;
-  private readonly etcd: RunningEtcd;
-  private readonly kube: RunningKubeApiserver;
+  private readonly controlPlane: ControlPlane;
   private readonly controllerManager: RunningKubeControllerManager;
   private readonly vault: RunningVault;
   private stopping: Promise<void> | undefined;
 
   private constructor(parts: {
     connection: EnvironmentConnection;
-    etcd: RunningEtcd;
-    kube: RunningKubeApiserver;
+    controlPlane: ControlPlane;
     controllerManager: RunningKubeControllerManager;
     vault: RunningVault;
   }) {
     this.connection = parts.connection;
-    this.etcd = parts.etcd;
-    this.kube = parts.kube;
+    this.controlPlane = parts.controlPlane;
     this.controllerManager = parts.controllerManager;
     this.vault = parts.vault;
   }
@@ -117,9 +106,14 @@ export class TestEnvironment {
     const started: { stop(): Promise<void> }[] = [];
     try {
       const t0 = Date.now();
-      const [etcd, vault] = await Promise.all([
-        startEtcd({ binary: options.binaries.etcd, dir, env: options.env }).then((s) => {
-          started.push(s.process);
+      const [controlPlane, vault] = await Promise.all([
+        startControlPlane({
+          binaries: options.binaries,
+          dir,
+          env: options.env,
+          crdDir: options.crdDir,
+        }).then((s) => {
+          started.push(s);
           return s;
         }),
         startVault({ binary: options.binaries.vault, dir, env: options.env }).then((s) => {
@@ -127,26 +121,9 @@ export class TestEnvironment {
           return s;
         }),
       ]);
-      const kube = await startKubeApiserver({
-        binary: options.binaries.kubeApiserver,
-        etcdUrl: etcd.clientUrl,
-        dir,
-        env: options.env,
-      });
-      started.push(kube.process);
-      const kubeconfigPath = writeKubeconfig(join(dir, 'kubeconfig'), {
-        server: kube.url,
-        caPem: kube.servingCaPem,
-        user: 'tokensmith-test-admin',
-        certPem: kube.admin.certPem,
-        keyPem: kube.admin.keyPem,
-      });
-      if (options.crdDir && existsSync(options.crdDir)) {
-        const kubeConfig = new KubeConfig();
-        kubeConfig.loadFromFile(kubeconfigPath);
-        const names = await installCrds(kubeConfig, options.crdDir);
-        log(`applied ${names.length} CRDs from ${options.crdDir}`);
-      }
+      const { kube, kubeconfigPath } = controlPlane;
+      if (controlPlane.crds.length > 0)
+        log(`applied ${controlPlane.crds.length} CRDs from ${options.crdDir ?? ''}`);
       // After the CRDs: its garbage collector knows their kinds from the start (it rediscovers
       // resources only every 30 s).
       const controllerManager = await startKubeControllerManager({
@@ -168,10 +145,11 @@ export class TestEnvironment {
           kubectlPath: options.binaries.kubectl,
           helmPath: options.binaries.helm,
           vaultPath: options.binaries.vault,
+          etcdPath: options.binaries.etcd,
+          kubeApiserverPath: options.binaries.kubeApiserver,
           dir,
         },
-        etcd,
-        kube,
+        controlPlane,
         controllerManager,
         vault,
       });
@@ -197,11 +175,15 @@ export class TestEnvironment {
    * unless the caller creates them), for tests of least privilege.
    */
   async kubeconfigForUser(user: string, groups: string[] = []): Promise<string> {
-    const pair = await this.kube.clientCa.issue({ commonName: user, organizations: groups, usage: 'client' });
+    const pair = await this.controlPlane.kube.clientCa.issue({
+      commonName: user,
+      organizations: groups,
+      usage: 'client',
+    });
     const safe = user.replace(/[^A-Za-z0-9_.-]/g, '_');
     return writeKubeconfig(join(this.connection.dir, `kubeconfig-${safe}`), {
-      server: this.kube.url,
-      caPem: this.kube.servingCaPem,
+      server: this.controlPlane.kube.url,
+      caPem: this.controlPlane.kube.servingCaPem,
       user,
       certPem: pair.certPem,
       keyPem: pair.keyPem,
@@ -212,8 +194,7 @@ export class TestEnvironment {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.controllerManager.process.stop();
-      await Promise.all([this.vault.process.stop(), this.kube.process.stop()]);
-      await this.etcd.process.stop();
+      await Promise.all([this.vault.process.stop(), this.controlPlane.stop()]);
       rmSync(this.connection.dir, { recursive: true, force: true });
     })();
     return this.stopping;

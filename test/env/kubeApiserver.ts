@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { get } from './http.ts';
 import { createCertificateAuthority, type CertificateAuthority, type KeyPair } from './pki.ts';
 import { freePort } from './ports.ts';
-import { ServerProcess, waitUntilReady } from './process.ts';
+import { RestartableServer, waitUntilReady, type ServerProcess } from './process.ts';
 
 /** A running kube-apiserver and what a client needs to reach it as an administrator. */
 export interface RunningKubeApiserver {
@@ -16,6 +16,8 @@ export interface RunningKubeApiserver {
   /** A client certificate for a member of `system:masters`. */
   admin: KeyPair;
   process: ServerProcess;
+  /** Stop, kill, pause and start it again on the same port with the same certificates. */
+  server: RestartableServer;
 }
 
 /**
@@ -28,6 +30,8 @@ export async function startKubeApiserver(options: {
   etcdUrl: string;
   dir: string;
   env: Record<string, string | undefined>;
+  /** The process's name in messages (and which container launcher, if any, takes it). */
+  name?: string;
 }): Promise<RunningKubeApiserver> {
   const file = (name: string, content: string) => {
     const path = join(options.dir, name);
@@ -52,36 +56,48 @@ export async function startKubeApiserver(options: {
   });
   const serviceAccountKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
 
-  const server = ServerProcess.start({
-    name: 'kube-apiserver',
-    command: options.binary,
-    args: [
-      `--etcd-servers=${options.etcdUrl}`,
-      `--secure-port=${port}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
-      `--cert-dir=${join(options.dir, 'kube-apiserver-certs')}`,
-      `--tls-cert-file=${file('serving.crt', serving.certPem)}`,
-      `--tls-private-key-file=${file('serving.key', serving.keyPem)}`,
-      `--client-ca-file=${file('client-ca.crt', clientCa.certPem)}`,
-      '--service-cluster-ip-range=10.0.0.0/24',
-      '--allow-privileged=true',
-      '--disable-admission-plugins=ServiceAccount',
-      '--authorization-mode=RBAC',
-      `--service-account-issuer=${url}`,
-      `--service-account-key-file=${file('sa.pub', serviceAccountKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString())}`,
-      `--service-account-signing-key-file=${file('sa.key', serviceAccountKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString())}`,
-      '--profiling=false',
-    ],
-    env: options.env,
-    logFile: join(options.dir, 'kube-apiserver.log'),
-  });
   const tls = { ca: servingCa.certPem, cert: admin.certPem, key: admin.keyPem };
-  await waitUntilReady(
-    server,
-    `GET ${url}/readyz`,
-    async () => (await get(`${url}/readyz`, tls)).status === 200,
-    120_000,
+  const server = await RestartableServer.start(
+    {
+      name: options.name ?? 'kube-apiserver',
+      command: options.binary,
+      args: [
+        `--etcd-servers=${options.etcdUrl}`,
+        `--secure-port=${port}`,
+        '--bind-address=127.0.0.1',
+        '--advertise-address=127.0.0.1',
+        `--cert-dir=${join(options.dir, 'kube-apiserver-certs')}`,
+        `--tls-cert-file=${file('serving.crt', serving.certPem)}`,
+        `--tls-private-key-file=${file('serving.key', serving.keyPem)}`,
+        `--client-ca-file=${file('client-ca.crt', clientCa.certPem)}`,
+        '--service-cluster-ip-range=10.0.0.0/24',
+        '--allow-privileged=true',
+        '--disable-admission-plugins=ServiceAccount',
+        '--authorization-mode=RBAC',
+        `--service-account-issuer=${url}`,
+        `--service-account-key-file=${file('sa.pub', serviceAccountKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString())}`,
+        `--service-account-signing-key-file=${file('sa.key', serviceAccountKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString())}`,
+        '--profiling=false',
+      ],
+      env: options.env,
+      logFile: join(options.dir, 'kube-apiserver.log'),
+    },
+    (started) =>
+      waitUntilReady(
+        started,
+        `GET ${url}/readyz`,
+        async () => (await get(`${url}/readyz`, tls)).status === 200,
+        120_000,
+      ),
   );
-  return { url, servingCaPem: servingCa.certPem, clientCa, admin, process: server };
+  return {
+    url,
+    servingCaPem: servingCa.certPem,
+    clientCa,
+    admin,
+    get process() {
+      return server.process;
+    },
+    server,
+  };
 }

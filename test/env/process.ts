@@ -177,3 +177,71 @@ export async function waitUntilReady(
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+/**
+ * A server that can be stopped, killed, paused and started again with the same command line, so on
+ * the same ports and with the same data (fault tests). `ready` waits for a started process to serve.
+ */
+export class RestartableServer {
+  private current: ServerProcess;
+  private readonly options: ServerProcessOptions;
+  private readonly ready: (server: ServerProcess) => Promise<void>;
+
+  private constructor(options: ServerProcessOptions, ready: (server: ServerProcess) => Promise<void>) {
+    this.options = options;
+    this.ready = ready;
+    this.current = ServerProcess.start(options);
+  }
+
+  /** Starts the server and waits until it is ready. */
+  static async start(
+    options: ServerProcessOptions,
+    ready: (server: ServerProcess) => Promise<void>,
+  ): Promise<RestartableServer> {
+    const server = new RestartableServer(options, ready);
+    try {
+      await ready(server.current);
+    } catch (err) {
+      await server.current.stop();
+      throw err;
+    }
+    return server;
+  }
+
+  /** The process running now (or the last one, once stopped). */
+  get process(): ServerProcess {
+    return this.current;
+  }
+
+  get running(): boolean {
+    return !this.current.hasExited;
+  }
+
+  /** Stops it: SIGTERM (graceful), or SIGKILL when `kill`. Its data stays. */
+  async stop(options: { kill?: boolean } = {}): Promise<void> {
+    if (options.kill) this.signal('SIGKILL');
+    await this.current.stop();
+  }
+
+  /** Freezes the process (SIGSTOP): connections stay open and nothing is answered until resume(). */
+  pause(): void {
+    this.signal('SIGSTOP');
+  }
+
+  resume(): void {
+    this.signal('SIGCONT');
+  }
+
+  /** Starts it again with the same command line and waits until it is ready. */
+  async start(): Promise<void> {
+    if (this.running) throw new Error(`${this.options.name} is running: stop it first`);
+    this.current = ServerProcess.start(this.options);
+    await this.ready(this.current);
+  }
+
+  private signal(signal: NodeJS.Signals): void {
+    if (!this.current.signal)
+      throw new Error(`${this.options.name} runs in a container: it cannot be signalled`);
+    this.current.signal(signal);
+  }
+}

@@ -18,12 +18,15 @@ export interface ControllerOptions {
   leaderElectionNamespace?: string;
   /** More flags (e.g. the verification server's). */
   extraArgs?: string[];
+  /** Another cluster than the environment's (a private control plane). */
+  kubeconfigPath?: string;
 }
 
 /** Starts `node src/main.ts run` with the environment's kubeconfig, Vault and root token. */
 export function startController(options: ControllerOptions): ControllerProcess {
+  const env = environment();
   return spawnController(
-    environment(),
+    { ...env, kubeconfigPath: options.kubeconfigPath ?? env.kubeconfigPath },
     [
       `--cluster-resource-namespace=${options.clusterResourceNamespace}`,
       // Only this file's ClusterTokenIssuers (see setIssuerOwner in resources.ts).

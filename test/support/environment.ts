@@ -13,10 +13,20 @@ export function environment() {
   return inject('testEnvironment');
 }
 
-/** A KubeConfig for the environment's administrator. */
+let kubeconfigOverride: string | undefined;
+
+/**
+ * Points this test file's helpers (adminKubeConfig and all that use it) at another cluster: a
+ * private control plane (support/privateControlPlane.ts). Each test file has its own module state.
+ */
+export function useKubeconfig(path: string | undefined): void {
+  kubeconfigOverride = path;
+}
+
+/** A KubeConfig for the administrator of the environment (or of the cluster useKubeconfig chose). */
 export function adminKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
-  kc.loadFromFile(environment().kubeconfigPath);
+  kc.loadFromFile(kubeconfigOverride ?? environment().kubeconfigPath);
   return kc;
 }
 

@@ -10,30 +10,28 @@
  */
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import type { PolicyTokenRecord } from '../../../src/core/records.ts';
 import { shardOfKey } from '../../../src/kube/shardLeases.ts';
 import {
   startController,
   stopAllControllers,
   type ControllerProcess,
 } from '../../support/controllerProcess.ts';
-import { adminKubeConfig, createNamespace, uniqueName, vaultClient } from '../../support/environment.ts';
+import { adminKubeConfig, createNamespace, uniqueName } from '../../support/environment.ts';
 import { enableEngine } from '../../support/operator.ts';
-import { watchSecretTokens } from '../../support/secretTokens.ts';
 import {
-  annotateObject,
-  createClusterIssuer,
-  createPolicy,
-  readPolicy,
-  setIssuerOwner,
-  waitForIssuer,
-  waitUntil,
-} from '../../support/resources.ts';
+  askRotation,
+  expectRotatedOnce,
+  issueAll,
+  waitRotated,
+  waveRecord,
+  type WaveTarget,
+} from '../../support/rotationWave.ts';
+import { watchSecretTokens } from '../../support/secretTokens.ts';
+import { createClusterIssuer, setIssuerOwner, waitForIssuer, waitUntil } from '../../support/resources.ts';
 
 const SHARDS = 4;
 const POLICIES = 60;
 const KV_MOUNT = 'secret';
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let systemNamespace: string;
 let namespace: string;
@@ -54,18 +52,11 @@ beforeAll(async () => {
   });
 });
 
+const target = (): WaveTarget => ({ namespace, issuer, kvMount: KV_MOUNT, pathPrefix });
+
 afterAll(async () => {
   await stopAllControllers();
 });
-
-async function vaultRecord(name: string): Promise<PolicyTokenRecord | undefined> {
-  try {
-    const path = `${KV_MOUNT}/data/${pathPrefix}/policies/${namespace}/${name}`;
-    return ((await vaultClient().read(path)) as { data: { data: PolicyTokenRecord } }).data.data;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Holder of each shard Lease, by shard. */
 async function shardHolders(): Promise<Map<number, string>> {
@@ -104,42 +95,12 @@ function stepsOf(controller: ControllerProcess): LogLine[] {
   return logLines(controller).filter((l) => l.msg === 'executing step' && l.tokenPolicy !== undefined);
 }
 
-/** Creates the policies (overlap 0) and waits until each has issued version 1. */
-async function issueAll(names: string[]): Promise<void> {
-  await Promise.all(
-    names.map((name) =>
-      createPolicy(namespace, name, {
-        issuerRef: { name: issuer },
-        token: { type: 'opaque', ttl: '24h' },
-        rotation: { overlap: '0s' },
-        secret: { name: `${name}-token` },
-      }),
-    ),
-  );
-  await waitUntil(
-    'every policy issued',
-    async () => {
-      const ready = await Promise.all(
-        names.map(async (n) => (await readPolicy(namespace, n))?.status?.currentVersion === 1),
-      );
-      await sleep(400);
-      return `${ready.filter(Boolean).length}/${names.length}`;
-    },
-    `${names.length}/${names.length}`,
-    120_000,
-  );
-}
-
 /** Asks one rotation of every policy; `victim` (fault-injected) dies after its first rotation mint. */
 async function waveKilling(
   victim: ControllerProcess,
   names: string[],
 ): Promise<{ killedAt: number; recordedByVictim: string[] }> {
-  await Promise.all(
-    names.map((name) =>
-      annotateObject({ plural: 'tokenpolicies', namespace, name }, { 'tokensmith.dev/rotate': 'wave-1' }),
-    ),
-  );
+  await askRotation(target(), names, 'wave-1');
   const exit = await victim.waitForExit(60_000);
   const killedAt = Date.now();
   expect(exit.signal).toBe('SIGKILL');
@@ -148,58 +109,17 @@ async function waveKilling(
   // several reconciles in flight, its last logged step need not be the one that completed).
   const own = new Set(stepsOf(victim).map((l) => l.tokenPolicy?.split('/')[1]));
   const recorded = await Promise.all(
-    names.map(async (n) => (own.has(n) && (await vaultRecord(n))?.lastVersion === 2 ? n : undefined)),
+    names.map(async (n) =>
+      own.has(n) && (await waveRecord(target(), n))?.lastVersion === 2 ? n : undefined,
+    ),
   );
   const recordedByVictim = recorded.filter((n): n is string => n !== undefined);
   expect(recordedByVictim.length).toBeGreaterThan(0);
   return { killedAt, recordedByVictim };
 }
 
-/** Waits until every policy's record and status show the wave's rotation. */
-async function waitRotated(names: string[]): Promise<void> {
-  await waitUntil(
-    'every policy rotated once',
-    async () => {
-      const done = await Promise.all(
-        names.map(async (n) => {
-          const record = await vaultRecord(n);
-          const status = (await readPolicy(namespace, n))?.status;
-          return (
-            record?.handled?.rotate === 'wave-1' &&
-            record.currentVersion === 2 &&
-            status?.currentVersion === 2
-          );
-        }),
-      );
-      await sleep(400);
-      return `${done.filter(Boolean).length}/${names.length}`;
-    },
-    `${names.length}/${names.length}`,
-    120_000,
-  );
-}
-
-/**
- * Exactly once: version 2 is the one rotation, minted for the one request (no version 3); every
- * token any Secret held was recorded; for the policies whose new version the dead replica had
- * recorded, the survivor published that version instead of minting another.
- */
-async function expectRotatedOnce(
-  names: string[],
-  seen: Map<string, Set<string>>,
-  survivor: ControllerProcess,
-  recordedByVictim: string[],
-): Promise<void> {
-  for (const name of names) {
-    const record = await vaultRecord(name);
-    expect(record?.lastVersion, name).toBe(2);
-    expect(
-      record?.versions.filter((v) => v.mintReason === 'Requested'),
-      name,
-    ).toHaveLength(1);
-    const hashes = new Set(record?.versions.map((v) => v.tokenHash));
-    for (const seenHash of seen.get(name) ?? []) expect(hashes.has(seenHash), name).toBe(true);
-  }
+/** The survivor did not mint a rotation for the policies whose new version the victim recorded. */
+function expectPublishedVictimsVersion(survivor: ControllerProcess, recordedByVictim: string[]): void {
   const recorded = new Set(recordedByVictim.map((n) => `${namespace}/${n}`));
   expect(
     stepsOf(survivor).filter(
@@ -251,7 +171,7 @@ describe('sharding: two replicas, one killed mid-wave', () => {
 
       const names = Array.from({ length: POLICIES }, (_, i) => `policy-${i}`);
       const secrets = watchSecretTokens(namespace);
-      await issueAll(names);
+      await issueAll(target(), names);
 
       // Each replica acted only on the policies of the shards it holds, and together on all of them.
       expect(await shardHolders()).toEqual(split);
@@ -278,7 +198,7 @@ describe('sharding: two replicas, one killed mid-wave', () => {
 
       const { killedAt, recordedByVictim } = await waveKilling(a, names);
 
-      await waitRotated(names);
+      await waitRotated(target(), names, 'wave-1', 2);
       const waveDoneAt = Date.now();
       const seen = await secrets.stop();
 
@@ -295,7 +215,8 @@ describe('sharding: two replicas, one killed mid-wave', () => {
         `sharding: a killed mid-wave; b took its ${SHARDS / 2} shards over after ${(takeoverMs / 1000).toFixed(1)} s (lease 15 s), the wave finished ${((waveDoneAt - killedAt) / 1000).toFixed(1)} s after the kill`,
       );
 
-      await expectRotatedOnce(names, seen, b, recordedByVictim);
+      await expectRotatedOnce(target(), names, seen, 2);
+      expectPublishedVictimsVersion(b, recordedByVictim);
       await b.stop();
     },
   );
@@ -325,16 +246,17 @@ describe('one leader (unsharded), killed mid-wave', () => {
       await expect.poll(() => b.output(), { timeout: 30_000 }).toContain('leader lease is held; waiting');
       const names = Array.from({ length: 40 }, (_, i) => `policy-${i}`);
       const secrets = watchSecretTokens(namespace);
-      await issueAll(names);
+      await issueAll(target(), names);
       expect(stepsOf(b)).toEqual([]); // the follower did nothing
 
       const { killedAt, recordedByVictim } = await waveKilling(a, names);
       await expect.poll(() => b.output(), { timeout: 30_000 }).toContain('became leader');
       const led = logLines(b).find((l) => l.msg === 'became leader');
       const takeoverMs = Date.parse(led?.time ?? '') - killedAt;
-      await waitRotated(names);
+      await waitRotated(target(), names, 'wave-1', 2);
       const doneMs = Date.now() - killedAt;
-      await expectRotatedOnce(names, await secrets.stop(), b, recordedByVictim);
+      await expectRotatedOnce(target(), names, await secrets.stop(), 2);
+      expectPublishedVictimsVersion(b, recordedByVictim);
       console.log(
         `failover: the leader killed mid-wave; the follower led ${(takeoverMs / 1000).toFixed(1)} s after the kill (lease 15 s) and finished the wave ${(doneMs / 1000).toFixed(1)} s after it`,
       );
