@@ -84,7 +84,10 @@ export interface Operator {
 export function startOperator(options: OperatorOptions): Operator {
   const { config, log, clock } = options;
   // One TLS connection pool for every API client (client-node opens one per request otherwise).
-  const kubeConfig = PooledKubeConfig.from(options.kubeConfig);
+  const metrics = createMetrics({ processMetrics: config.metrics !== undefined });
+  const kubeConfig = PooledKubeConfig.from(options.kubeConfig, {
+    onRequest: (method) => metrics.kubeRequests.inc({ method }),
+  });
   const kubeLimiter = createRequestLimiter({ qps: config.kube.qps, burst: config.kube.burst, clock });
   // Each Vault server has the limits of its own: a namespace's slow or flooded Vault spends only its
   // own budget, and within one server namespaces take turns (the work queues' request groups).
@@ -97,7 +100,6 @@ export function startOperator(options: OperatorOptions): Operator {
     relistIntervalMs: config.relistIntervalMs,
   };
   const resync = config.resyncPeriodMs;
-  const metrics = createMetrics({ processMetrics: config.metrics !== undefined });
   const manager = new Manager({
     clock,
     log,

@@ -10,10 +10,21 @@
  * service-account token is picked up at once). A client certificate read from a file is picked
  * up by replacing the shared Agent every `maxAgeMs` (10 minutes by default); the Agent replaced
  * is closed gracefully (requests in flight on it, watches included, finish first).
+ *
+ * Every request it authenticates is also counted (`onRequest`, by HTTP method): the controller's
+ * own figure of how hard it presses the API server (tokensmith_kube_requests_total).
  */
 import { KubeConfig } from '@kubernetes/client-node';
 
 type RequestContext = Parameters<KubeConfig['applySecurityAuthentication']>[0];
+type HttpsOptions = Parameters<KubeConfig['applyToHTTPSOptions']>[0];
+
+export interface PooledKubeConfigOptions {
+  maxAgeMs?: number;
+  now?: () => number;
+  /** Called once per request sent (API clients, watches, raw requests), with its HTTP method. */
+  onRequest?: (method: string) => void;
+}
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
 
 interface Pooled {
@@ -25,15 +36,17 @@ export class PooledKubeConfig extends KubeConfig {
   private readonly pool = new Map<string, Pooled>();
   private readonly maxAgeMs: number;
   private readonly now: () => number;
+  private readonly onRequest: (method: string) => void;
 
-  constructor(options: { maxAgeMs?: number; now?: () => number } = {}) {
+  constructor(options: PooledKubeConfigOptions = {}) {
     super();
     this.maxAgeMs = options.maxAgeMs ?? 10 * 60_000;
     this.now = options.now ?? Date.now;
+    this.onRequest = options.onRequest ?? (() => undefined);
   }
 
   /** A pooled copy of `source` (same clusters, users, contexts and current context). */
-  static from(source: KubeConfig, options?: { maxAgeMs?: number; now?: () => number }): PooledKubeConfig {
+  static from(source: KubeConfig, options?: PooledKubeConfigOptions): PooledKubeConfig {
     if (source instanceof PooledKubeConfig) return source;
     const pooled = new PooledKubeConfig(options);
     pooled.loadFromOptions({
@@ -45,7 +58,16 @@ export class PooledKubeConfig extends KubeConfig {
     return pooled;
   }
 
+  /** Raw requests (metadata-only lists, the readiness probe) authenticate here. */
+  override async applyToHTTPSOptions(options: HttpsOptions): Promise<void> {
+    this.onRequest(
+      ('method' in options && typeof options.method === 'string' ? options.method : 'GET').toUpperCase(),
+    );
+    await super.applyToHTTPSOptions(options);
+  }
+
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    this.onRequest(String(context.getHttpMethod()).toUpperCase());
     await super.applySecurityAuthentication(context);
     const fresh = context.getDispatcher();
     if (!fresh) return; // plain http without TLS options: undici's global dispatcher pools already

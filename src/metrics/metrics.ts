@@ -43,6 +43,7 @@ export interface Metrics {
   reconciles: Counter<'controller' | 'result'>;
   reconcileDuration: Histogram<'controller'>;
   queueLatency: Histogram<'name'>;
+  kubeRequests: Counter<'method'>;
   vaultRequests: Counter<'operation' | 'code'>;
   vaultDuration: Histogram<'operation'>;
   verifyRequests: Counter<'endpoint' | 'code'>;
@@ -223,6 +224,12 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       help: 'How long a key waits, from due to taken by a worker, by queue',
       labelNames: ['name'],
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60],
+      registers,
+    }),
+    kubeRequests: new Counter({
+      name: 'tokensmith_kube_requests_total',
+      help: 'Requests sent to the Kubernetes API server, by HTTP method (a watch counts as one GET)',
+      labelNames: ['method'],
       registers,
     }),
     vaultRequests: new Counter({

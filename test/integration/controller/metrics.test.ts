@@ -119,6 +119,9 @@ describe('the metrics endpoint', () => {
     ).toBeGreaterThan(0);
     expect(await sample('tokensmith_vault_requests_total', { code: '200' })).toBeGreaterThan(0);
     expect(await sample('tokensmith_vault_request_duration_seconds_count')).toBeGreaterThan(0);
+    // Lists and watches (GET), the Secret applied (PATCH).
+    expect(await sample('tokensmith_kube_requests_total', { method: 'GET' })).toBeGreaterThan(0);
+    expect(await sample('tokensmith_kube_requests_total', { method: 'PATCH' })).toBeGreaterThan(0);
     expect(await sample('tokensmith_leader_election_status')).toBe(1);
     expect(await sample('tokensmith_process_resident_memory_bytes')).toBeGreaterThan(0);
   });
