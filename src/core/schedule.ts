@@ -57,7 +57,14 @@ function computeScheduleProblem(schedule: Schedule, minIntervalMs: number): stri
     return `${what} never fires: no date matches it (such as February 30)`;
   }
   for (let i = 1; i < SAMPLED_FIRES && minIntervalMs > 0; i++) {
-    const next = time.getNextDateFrom(previous, zone).toJSDate();
+    let next: Date;
+    try {
+      next = time.getNextDateFrom(previous, zone).toJSDate();
+    } catch {
+      // The cron library searches no further than 8 years past the present: a yearly schedule
+      // runs out of fire times to sample there. The gaps seen so far are the answer.
+      break;
+    }
     const gap = next.getTime() - previous.getTime();
     if (gap < minIntervalMs) {
       return (

@@ -68,6 +68,15 @@ describe('rotation schedules', () => {
     expect(scheduleProblem({ expression: '61 3 * * *' })).toMatch(/cannot be used/);
   });
 
+  it('accepts a yearly schedule (found by the generated-specs property test)', () => {
+    // Sampling 60 fire times of a yearly schedule runs past the 8 years the cron library searches.
+    for (const expression of ['0 0 1 1 *', '@yearly'])
+      expect(scheduleProblem({ expression }, 60_000), expression).toBeUndefined();
+    expect(nextFireAfter({ expression: '@yearly' }, new Date('2026-06-01T00:00:00Z')).toISOString()).toBe(
+      '2027-01-01T00:00:00.000Z',
+    );
+  });
+
   it('spreads policies deterministically within the jitter window', () => {
     const delays = Array.from({ length: 1000 }, (_, i) => scheduleJitterMs(`uid-${i}`, 30_000));
     expect(delays.every((d) => d >= 0 && d < 30_000)).toBe(true);
