@@ -86,7 +86,9 @@ export function startOperator(options: OperatorOptions): Operator {
   // One TLS connection pool for every API client (client-node opens one per request otherwise).
   const metrics = createMetrics({ processMetrics: config.metrics !== undefined });
   const kubeConfig = PooledKubeConfig.from(options.kubeConfig, {
-    onRequest: (method) => metrics.kubeRequests.inc({ method }),
+    onRequest: (method) => {
+      metrics.kubeRequests.inc({ method });
+    },
   });
   const kubeLimiter = createRequestLimiter({ qps: config.kube.qps, burst: config.kube.burst, clock });
   // Each Vault server has the limits of its own: a namespace's slow or flooded Vault spends only its

@@ -60,14 +60,13 @@ export class PooledKubeConfig extends KubeConfig {
 
   /** Raw requests (metadata-only lists, the readiness probe) authenticate here. */
   override async applyToHTTPSOptions(options: HttpsOptions): Promise<void> {
-    this.onRequest(
-      ('method' in options && typeof options.method === 'string' ? options.method : 'GET').toUpperCase(),
-    );
+    const method = (options as { method?: unknown }).method;
+    this.onRequest(typeof method === 'string' ? method.toUpperCase() : 'GET');
     await super.applyToHTTPSOptions(options);
   }
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
-    this.onRequest(String(context.getHttpMethod()).toUpperCase());
+    this.onRequest(context.getHttpMethod().toUpperCase());
     await super.applySecurityAuthentication(context);
     const fresh = context.getDispatcher();
     if (!fresh) return; // plain http without TLS options: undici's global dispatcher pools already
