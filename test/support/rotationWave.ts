@@ -48,14 +48,22 @@ async function waitAll(
   );
 }
 
-/** Creates the policies (opaque, 24 h, overlap 0) and waits until each has issued version 1. */
-export async function issueAll(target: WaveTarget, names: string[], timeoutMs = 120_000): Promise<void> {
+/**
+ * Creates the policies (opaque, 24 h, overlap 0, `historyLimit` versions kept) and waits until
+ * each has issued version 1.
+ */
+export async function issueAll(
+  target: WaveTarget,
+  names: string[],
+  timeoutMs = 120_000,
+  historyLimit = 3,
+): Promise<void> {
   await Promise.all(
     names.map((name) =>
       createPolicy(target.namespace, name, {
         issuerRef: { name: target.issuer },
         token: { type: 'opaque', ttl: '24h' },
-        rotation: { overlap: '0s' },
+        rotation: { overlap: '0s', historyLimit },
         secret: { name: `${name}-token` },
       }),
     ),
