@@ -118,11 +118,14 @@ export function readyTrue(p: TokenPolicy | ClusterTokenIssuer): boolean {
   return p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
-/** Creates a ClusterTokenIssuer signing with transit at `transitMount` and waits until it is Ready. */
+/**
+ * Creates a ClusterTokenIssuer signing with transit at `transitMount` (or, given an object, with
+ * that spec's vault and signing) and waits until it is Ready.
+ */
 export async function createReadyClusterIssuer(
   custom: CustomObjectsApi,
   name: string,
-  transitMount: string,
+  signing: string | { vault?: Record<string, unknown>; signing: Record<string, unknown> },
 ): Promise<void> {
   await custom.createClusterCustomObject({
     group: GROUP,
@@ -134,7 +137,7 @@ export async function createReadyClusterIssuer(
       metadata: { name },
       spec: {
         issuer: `https://tokens.${name}.example`,
-        signing: { transitMount },
+        ...(typeof signing === 'string' ? { signing: { transitMount: signing } } : signing),
         namespaces: { selector: {} },
       },
     },
@@ -152,12 +155,16 @@ export async function createReadyClusterIssuer(
   }
 }
 
-/** Creates the benchmarks' policy: an opaque token of 24h from `issuer`, in Secret `<name>-token`. */
+/**
+ * Creates the benchmarks' policy: an opaque token of 24h (or `ttl`, with `rotation`) from
+ * `issuer`, in Secret `<name>-token`.
+ */
 export function createOpaquePolicy(
   custom: CustomObjectsApi,
   issuer: string,
   namespace: string,
   name: string,
+  lifetime: { ttl: string; rotation?: Record<string, unknown> } = { ttl: '24h' },
 ): Promise<unknown> {
   return custom.createNamespacedCustomObject({
     group: GROUP,
@@ -170,7 +177,8 @@ export function createOpaquePolicy(
       metadata: { name },
       spec: {
         issuerRef: { name: issuer },
-        token: { type: 'opaque', ttl: '24h' },
+        token: { type: 'opaque', ttl: lifetime.ttl },
+        ...(lifetime.rotation ? { rotation: lifetime.rotation } : {}),
         secret: { name: `${name}-token` },
       },
     },

@@ -11,7 +11,7 @@ import { safeErrorFields } from './errors.ts';
 import { pino, type DestinationStream } from 'pino';
 import { createLogger, type Logger } from './log.ts';
 import { startOperator, type OperatorOptions } from './operator.ts';
-import { systemClock } from './util/clock.ts';
+import { clockFromEnv } from './util/clock.ts';
 
 const USAGE = `usage: tokensmith <command>
 
@@ -117,7 +117,20 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(helpText());
     return 0;
   }
+  let testClock;
+  try {
+    testClock = clockFromEnv(process.env.TOKENSMITH_TEST_CLOCK);
+  } catch (err) {
+    process.stderr.write(`tokensmith: ${(err as Error).message}\n`);
+    return 2;
+  }
   const log = createLogger({ level: config.logLevel, destination: stdoutDestination() });
+  if (testClock.factor !== 1) {
+    log.warn(
+      { factor: testClock.factor },
+      'TOKENSMITH_TEST_CLOCK: time runs faster than the wall clock (for tests only)',
+    );
+  }
   const kubeConfig = new KubeConfig();
   if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
   else kubeConfig.loadFromDefault();
@@ -135,7 +148,7 @@ async function run(argv: string[]): Promise<number> {
     config,
     kubeConfig,
     log,
-    clock: systemClock,
+    clock: testClock.clock,
     onLostLeadership: () => process.exit(1),
     ...faultInjection(process.env.TOKENSMITH_FAULT_INJECTION, log),
   });

@@ -3,7 +3,7 @@
  * would otherwise fire at once). Vitest's fake timers stand in for time here; no module is mocked.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { MAX_TIMER_DELAY_MS, systemClock } from '../../../src/util/clock.ts';
+import { clockFromEnv, MAX_TIMER_DELAY_MS, systemClock } from '../../../src/util/clock.ts';
 import { FakeClock } from '../../support/fakeClock.ts';
 
 describe('systemClock', () => {
@@ -68,5 +68,26 @@ describe('FakeClock', () => {
 
   it('refuses to go back in time', async () => {
     await expect(new FakeClock().advance(-1)).rejects.toThrow(RangeError);
+  });
+});
+
+describe('TOKENSMITH_TEST_CLOCK', () => {
+  it('is the wall clock when unset', () => {
+    expect(clockFromEnv(undefined).factor).toBe(1);
+    expect(clockFromEnv('').factor).toBe(1);
+  });
+
+  it('runs factor times faster from its origin, the same timeline in every process', () => {
+    const origin = Date.now() - 1000;
+    const { clock, factor } = clockFromEnv(`${origin}:60`);
+    expect(factor).toBe(60);
+    const elapsed = clock.now().getTime() - origin;
+    expect(elapsed).toBeGreaterThanOrEqual(60_000);
+    expect(elapsed).toBeLessThan(120_000);
+  });
+
+  it('refuses a malformed value with what it should look like', () => {
+    for (const bad of ['60', 'now:60', `${Date.now()}:0`, `${Date.now()}:x`, `${Date.now()}:100000`])
+      expect(() => clockFromEnv(bad), bad).toThrow(/<origin in ms since the epoch>:<factor from 1 to 10000>/);
   });
 });
