@@ -1,23 +1,16 @@
 /**
- * Wires the controller: the shared informers (policies, issuers, managed Secrets and JWKS
- * ConfigMaps by label and as metadata only, namespaces), each with a Watch that controllers
- * register their map functions on; the adapters and request limiters toward both APIs; and the
+ * Wires the controller: the shared informers (kube/informerSet.ts: policies, issuers, managed
+ * Secrets and JWKS ConfigMaps by label and as metadata only, namespaces), each with a Watch that
+ * controllers register their map functions on; the adapters and request limiters toward both APIs; and the
  * manager, which owns the queues and leader election. The controllers register themselves
  * (controllers/*\/setup.ts); informer events only enqueue keys.
  */
 import { WaveEvents } from './controllers/tokenPolicy/waveEvents.ts';
 import { PooledKubeConfig } from './kube/pooledKubeConfig.ts';
+import { createInformers } from './kube/informerSet.ts';
 import { probeReadyz, watchApiRecovery } from './kube/apiRecovery.ts';
 import { randomBytes } from 'node:crypto';
-import {
-  CoreV1Api,
-  type KubeConfig,
-  type V1ConfigMap,
-  type V1Namespace,
-  type V1Secret,
-} from '@kubernetes/client-node';
-import { PLURAL } from './api/constants.ts';
-import type { ClusterTokenIssuer, TokenIssuer, TokenPolicy } from './api/v1alpha1.generated.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Config } from './config.ts';
 import { setupIssuerController } from './controllers/issuer/setup.ts';
 import type { PolicyReconcilerDeps } from './controllers/tokenPolicy/reconciler.ts';
@@ -35,17 +28,14 @@ import { startMetricsServer, type MetricsServer } from './metrics/server.ts';
 import { policyIssuer } from './controllers/tokenPolicy/gather.ts';
 import { secretPort } from './kube/secretPort.ts';
 import { Applier } from './kube/apply.ts';
-import { customInformer, resyncSpreadMs, type InformerCommon } from './kube/customInformer.ts';
+import { resyncSpreadMs, type InformerCommon } from './kube/customInformer.ts';
 import { createEventRecorder, eventSink } from './kube/events.ts';
-import { createInformer, joinedView, type ResourceInformer } from './kube/informer.ts';
 import { LeaderElector } from './kube/leaderElection.ts';
 import { ShardLeases } from './kube/shardLeases.ts';
-import { controlledByTokensmith, managedObjectsInformer } from './kube/managedObjects.ts';
 import { createWorkloadRestarter } from './kube/workloads.ts';
 import type { Logger } from './log.ts';
 import type { IssuerKey } from './manager/keys.ts';
 import { Manager } from './manager/manager.ts';
-import { Watch } from './manager/watch.ts';
 import type { Clock } from './ports.ts';
 import { issuerVaults } from './vault/issuerVault.ts';
 import type { VerifyServer } from './verify/server.ts';
@@ -120,76 +110,19 @@ export function startOperator(options: OperatorOptions): Operator {
         : {}),
     ...(options.onLostLeadership ? { onLostLeadership: options.onLostLeadership } : {}),
   });
-  // A namespaced install has no cluster-wide right: no ClusterTokenIssuers, no namespace watch,
-  // and Secrets and ConfigMaps only in the served namespaces.
-  const clusterScope = config.installScope === 'cluster';
-  const namespaces = config.namespaces.length > 0 ? [...config.namespaces] : [undefined];
-  const objectNamespaces = clusterScope ? [undefined] : [...config.namespaces];
-
-  const policyWatch = new Watch<TokenPolicy>();
-  const policyInformers = namespaces.map((ns) =>
-    manager.addInformer(
-      customInformer<TokenPolicy>(kubeConfig, PLURAL.tokenPolicy, ns, common, policyWatch.handlers, resync),
-    ),
-  );
-  const policies = joinedView(policyInformers);
-  const issuerWatch = new Watch<AnyIssuer>();
-  const tokenIssuers = joinedView(
-    namespaces.map((ns) =>
-      manager.addInformer(
-        customInformer<TokenIssuer>(kubeConfig, PLURAL.tokenIssuer, ns, common, issuerWatch.handlers, resync),
-      ),
-    ),
-  );
-  const clusterIssuers = clusterScope
-    ? manager.addInformer(
-        customInformer<ClusterTokenIssuer>(
-          kubeConfig,
-          PLURAL.clusterTokenIssuer,
-          undefined,
-          {
-            ...common,
-            ...(config.clusterIssuerSelector ? { labelSelector: config.clusterIssuerSelector } : {}),
-          },
-          issuerWatch.handlers,
-          resync,
-        ),
-      )
-    : undefined;
-  /** Informers of one managed kind per watched namespace, as one view. */
-  const managed = <T extends V1Secret | V1ConfigMap>(resource: 'secrets' | 'configmaps', watch: Watch<T>) =>
-    joinedView(
-      objectNamespaces.map((namespace) =>
-        manager.addInformer(
-          managedObjectsInformer<T>({
-            kubeConfig,
-            resource,
-            namespace,
-            keep: controlledByTokensmith,
-            ...watch.handlers,
-            ...common,
-          }),
-        ),
-      ),
-    );
-  const secretWatch = new Watch<V1Secret>();
-  const managedSecrets = managed('secrets', secretWatch);
-  const configMapWatch = new Watch<V1ConfigMap>();
-  const jwksConfigMaps = managed('configmaps', configMapWatch);
-  // Namespace labels decide which namespaces a ClusterTokenIssuer serves (spec.namespaces.selector).
-  const namespaceWatch = new Watch<V1Namespace>();
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  const namespaceInformer: ResourceInformer<V1Namespace> | undefined = clusterScope
-    ? manager.addInformer(
-        createInformer<V1Namespace>({
-          kubeConfig,
-          path: '/api/v1/namespaces',
-          list: (o) => core.listNamespace(o),
-          ...namespaceWatch.handlers,
-          ...common,
-        }),
-      )
-    : undefined;
+  const {
+    policyWatch,
+    policies,
+    issuerWatch,
+    tokenIssuers,
+    clusterIssuers,
+    secretWatch,
+    managedSecrets,
+    configMapWatch,
+    jwksConfigMaps,
+    namespaceWatch,
+    namespaceInformer,
+  } = createInformers({ manager, kubeConfig, config, common, resync });
 
   const findIssuer = (key: IssuerKey): AnyIssuer | undefined => {
     if (key.kind === 'TokenIssuer') return tokenIssuers.get(`${key.namespace}/${key.name}`);

@@ -8,38 +8,10 @@
  * leader's renewTime), so clock skew between nodes cannot let two replicas lead.
  */
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
-import type { Logger } from '../log.ts';
-import type { Clock } from '../ports.ts';
 import { kubeStatus } from './apiErrors.ts';
-import { GROUP_LABEL, ROLE_LABEL } from './shardLeases.ts';
-
-/** Where a replica's Leases are, who it is, and their timing (shared with shardLeases.ts). */
-export interface LeaseOptions {
-  namespace: string;
-  /** The leader Lease's name (sharded replicas name theirs after it). */
-  name: string;
-  identity: string;
-  /** How long a Lease is valid without renewal; default 15 s. */
-  leaseDurationMs?: number;
-  /** How often a held Lease is renewed; default 5 s. Must be well below leaseDurationMs. */
-  renewPeriodMs?: number;
-  /** How often a candidate looks again; default 2 s. */
-  retryPeriodMs?: number;
-  /** A holder that has not renewed for this long gives up (the caller stops); default 10 s. */
-  renewDeadlineMs?: number;
-  clock: Clock;
-  log: Logger;
-}
+import { GROUP_LABEL, LEASE_TIMING, LeaseObserver, ROLE_LABEL, type LeaseOptions } from './leases.ts';
 
 export type LeaderElectionOptions = LeaseOptions;
-
-/** The default timing of every Lease (client-go's leader election defaults). */
-export const LEASE_TIMING = {
-  leaseDurationMs: 15_000,
-  renewPeriodMs: 5_000,
-  retryPeriodMs: 2_000,
-  renewDeadlineMs: 10_000,
-} as const;
 
 export class LeaderElector {
   private readonly api: CoordinationV1Api;
@@ -153,7 +125,7 @@ export class LeaderElector {
   }
 
   /** What this candidate last saw of each sharded replica's member Lease, and when. */
-  private readonly members = new Map<string, { version: string; at: number }>();
+  private readonly members = new LeaseObserver();
 
   /**
    * A sharded replica (--shards > 1) that is alive: while one is, this unsharded candidate must not
@@ -164,17 +136,8 @@ export class LeaderElector {
       namespace: this.options.namespace,
       labelSelector: `${GROUP_LABEL}=${this.options.name},${ROLE_LABEL}=member`,
     });
-    for (const lease of items) {
-      const key = lease.metadata?.name ?? '';
-      const version = lease.metadata?.resourceVersion ?? '';
-      if (this.members.get(key)?.version !== version) this.members.set(key, { version, at: now });
-    }
-    const alive = items.find(
-      (l) =>
-        l.spec?.holderIdentity &&
-        now - (this.members.get(l.metadata?.name ?? '')?.at ?? 0) <=
-          (l.spec.leaseDurationSeconds ?? 0) * 1000,
-    );
+    for (const lease of items) this.members.observe(lease, now);
+    const alive = items.find((l) => this.members.live(l, now));
     return alive?.spec?.holderIdentity;
   }
 

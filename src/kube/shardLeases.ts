@@ -22,12 +22,8 @@
 import { createHash } from 'node:crypto';
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { kubeStatus } from './apiErrors.ts';
-import { LEASE_TIMING, type LeaseOptions } from './leaderElection.ts';
+import { GROUP_LABEL, LEASE_TIMING, LeaseObserver, ROLE_LABEL, type LeaseOptions } from './leases.ts';
 
-/** Every Lease of one tokensmith installation carries this label (value: the leader Lease's name)… */
-export const GROUP_LABEL = 'tokensmith.dev/lease-group';
-/** …and says what it is: `leader` (unsharded), `shard` or `member`. */
-export const ROLE_LABEL = 'tokensmith.dev/lease-role';
 const SHARDS_ANNOTATION = 'tokensmith.dev/shards';
 
 /** The shard of a queue key (`namespace/name`, or an issuer's key): FNV-1a, mod `shards`. */
@@ -68,7 +64,7 @@ export class ShardLeases {
     Pick<ShardLeaseOptions, 'clock' | 'log'>;
   private readonly held = new Map<number, Held>();
   /** When this replica first saw each Lease's current record (name → resourceVersion, time). */
-  private readonly observed = new Map<string, { version: string; at: number }>();
+  private readonly observed = new LeaseObserver();
   private member: { lease: V1Lease; renewedAt: number } | undefined;
   private stopped = false;
   private blockedBy: string | undefined;
@@ -259,16 +255,12 @@ export class ShardLeases {
   }
 
   private observe(lease: V1Lease, now: number): void {
-    const name = lease.metadata?.name ?? '';
-    const version = lease.metadata?.resourceVersion ?? '';
-    if (this.observed.get(name)?.version !== version) this.observed.set(name, { version, at: now });
+    this.observed.observe(lease, now);
   }
 
   /** Held and renewed within its duration, by our clock (from when we first saw this record). */
   private live(lease: V1Lease, now: number): boolean {
-    if (!lease.spec?.holderIdentity) return false;
-    const seen = this.observed.get(lease.metadata?.name ?? '');
-    return seen !== undefined && now - seen.at <= (lease.spec.leaseDurationSeconds ?? 0) * 1000;
+    return this.observed.live(lease, now);
   }
 
   /** Keeps this replica's member Lease: the others count it when they work out their share. */
