@@ -22,6 +22,8 @@ export interface SoakEvidence {
 export interface SoakFindings {
   violations: string[];
   rotations: number;
+  /** Renewals due since each policy's first issuance, summed. */
+  due: number;
   observations: number;
   mintReasons: Record<string, number>;
 }
@@ -31,6 +33,7 @@ export function soakInvariants(evidence: SoakEvidence): SoakFindings {
   const violations: string[] = [];
   const reasons: Record<string, number> = {};
   let rotations = 0;
+  let due = 0;
   let observations = 0;
   for (const [name, record] of evidence.records) {
     if (!record) {
@@ -67,13 +70,14 @@ export function soakInvariants(evidence: SoakEvidence): SoakFindings {
     // Never lost: as many renewals as intervals since the first issuance (one may be in flight).
     const first = sorted[0];
     if (first) {
-      const due = Math.floor((evidence.endedAt - Date.parse(first.issuedAt)) / renewIntervalMs);
+      const owed = Math.floor((evidence.endedAt - Date.parse(first.issuedAt)) / renewIntervalMs);
+      due += owed;
       const renewals = sorted.filter((v) => v.mintReason === 'Renewal').length;
-      if (renewals < due - 1)
-        violations.push(`${name}: ${renewals} renewals where ${due} were due (rotations lost)`);
+      if (renewals < owed - 1)
+        violations.push(`${name}: ${renewals} renewals where ${owed} were due (rotations lost)`);
     }
     if (record.lastVersion !== sorted.at(-1)?.version)
       violations.push(`${name}: lastVersion ${record.lastVersion} is not its newest recorded version`);
   }
-  return { violations, rotations, observations, mintReasons: reasons };
+  return { violations, rotations, due, observations, mintReasons: reasons };
 }

@@ -60,6 +60,7 @@ describe('the soak invariants', () => {
     );
     expect(found.violations).toEqual([]);
     expect(found.rotations).toBe(2);
+    expect(found.due).toBe(2);
     expect(found.observations).toBe(3);
     expect(found.mintReasons).toEqual({ Initial: 1, Renewal: 2 });
   });
