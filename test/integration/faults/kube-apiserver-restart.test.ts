@@ -40,13 +40,14 @@ const DOWN_MS = 8_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let plane: ControlPlane;
+let systemNamespace: string;
 let target: WaveTarget;
 let controller: ControllerProcess;
 const names = Array.from({ length: POLICIES }, (_, i) => `policy-${i}`);
 
 beforeAll(async () => {
   plane = await startPrivateControlPlane();
-  const systemNamespace = await createNamespace('restart-system');
+  systemNamespace = await createNamespace('restart-system');
   const namespace = await createNamespace('restart');
   const issuer = uniqueName('restart');
   target = { namespace, issuer, kvMount: 'secret', pathPrefix: `tokensmith-restart/${issuer}` };
@@ -182,6 +183,47 @@ describe('API server outages mid-wave', () => {
         () => plane.etcd.server.start(),
       );
       console.log(`etcd stopped mid-wave: ${line}`);
+    },
+  );
+
+  it(
+    'with leader election: a leader that cannot renew for longer than its renew deadline exits, and a new one leads once the API server is back',
+    { timeout: 180_000 },
+    async () => {
+      const leases = await createNamespace('restart-leases');
+      const own = await createNamespace('restart-elected');
+      const start = () =>
+        startController({
+          namespaces: [own],
+          clusterResourceNamespace: systemNamespace,
+          kubeconfigPath: plane.kubeconfigPath,
+          leaderElectionNamespace: leases,
+          extraArgs: ['--metrics-port=0'],
+        });
+      const leader = start();
+      onTestFailed(() => {
+        process.stderr.write(`\n--- leader ---\n${leader.tail(40)}\n`);
+      });
+      await expect.poll(() => leader.output(), { timeout: 30_000 }).toContain('became leader');
+      await plane.kube.server.stop({ kill: true });
+      const downAt = Date.now();
+      // The renew deadline is 10 s: the leader must stop acting (and exit) before 15 s, when another
+      // replica could take the Lease.
+      const exit = await leader.waitForExit(20_000);
+      const exitedAfterMs = Date.now() - downAt;
+      expect(exit.code).toBe(1);
+      expect(leader.output()).toContain('could not renew the leader lease in time');
+      expect(exitedAfterMs).toBeLessThan(15_000);
+      await plane.kube.server.start();
+      const backAt = Date.now();
+      // What a Deployment does next: start it again. It leads once the old Lease has expired.
+      const next = start();
+      await expect.poll(() => next.output(), { timeout: 60_000 }).toContain('became leader');
+      console.log(
+        `leader election on: the leader exited ${(exitedAfterMs / 1000).toFixed(1)} s after the API server went (renew deadline 10 s, Lease 15 s); ` +
+          `a new process led ${((Date.now() - backAt) / 1000).toFixed(1)} s after it was back`,
+      );
+      await next.stop();
     },
   );
 });
