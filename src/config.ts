@@ -5,8 +5,15 @@
  * from flags, which any user of the node can see in the process list.
  */
 import { parseArgs } from 'node:util';
-import { parseDuration } from './core/duration.ts';
 import { FLAGS } from './configFlags.ts';
+import {
+  ConfigError,
+  durationAtLeast,
+  jitter,
+  positiveInteger,
+  positiveNumber,
+  required,
+} from './configValues.ts';
 
 export type VaultAuthConfig =
   | { method: 'token'; token: string }
@@ -80,10 +87,7 @@ export interface Config {
 }
 
 export { FLAGS } from './configFlags.ts';
-
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError } from './configValues.ts';
 
 /** What parseConfig needs from the world, injected so it can be tested. */
 export interface ConfigSources {
@@ -94,46 +98,6 @@ export interface ConfigSources {
 }
 
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
-
-function positiveNumber(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new ConfigError(`--${flag} must be a positive number, got "${value}"`);
-  return n;
-}
-
-function positiveInteger(flag: string, value: string | undefined, fallback: number): number {
-  const n = positiveNumber(flag, value, fallback);
-  if (!Number.isInteger(n)) throw new ConfigError(`--${flag} must be a whole number, got "${value ?? ''}"`);
-  return n;
-}
-
-function jitter(value: string | undefined): number {
-  if (value === undefined) return 30_000;
-  try {
-    return parseDuration(value);
-  } catch (err) {
-    throw new ConfigError(`--schedule-jitter: ${(err as Error).message}`);
-  }
-}
-
-function durationAtLeast(flag: string, value: string | undefined, fallback: string, minimum: string): number {
-  let ms: number;
-  try {
-    ms = parseDuration(value ?? fallback);
-  } catch (err) {
-    throw new ConfigError(`--${flag}: ${(err as Error).message}`);
-  }
-  if (ms < parseDuration(minimum))
-    throw new ConfigError(`--${flag} must be at least ${minimum}, got "${value ?? ''}"`);
-  return ms;
-}
-
-function required(what: string, value: string | undefined, how: string): string {
-  if (!value) throw new ConfigError(`${what} is required: ${how}`);
-  return value;
-}
 
 function vaultAuth(
   values: Record<string, string | boolean | string[] | undefined>,
