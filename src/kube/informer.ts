@@ -228,10 +228,11 @@ export function createInformer<T extends KubernetesObject>(options: InformerOpti
     if (healthyFor > restartBackoff.maxMs) failures = 0;
     failures += 1;
     downSince ??= clock.now().getTime();
-    lastFailure = { status: kubeErrorFields(err).status };
+    const fields = kubeErrorFields(err);
+    lastFailure = { status: fields.status };
     const retryInMs = backoffDelay(failures, restartBackoff, random);
     logger.warn(
-      { informer: path, attempt: failures, retryInMs, err: kubeErrorFields(err) },
+      { informer: path, attempt: failures, retryInMs, err: fields },
       'informer stopped; restarting',
     );
     void retire();

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { send } from './http.ts';
 import { createCertificateAuthority } from './pki.ts';
 import { freePort } from './ports.ts';
-import { ServerProcess, waitUntilReady } from './process.ts';
+import { RestartableServer, waitUntilReady } from './process.ts';
 import { VAULT_TLS_SERVER_NAME } from './vault.ts';
 
 export interface PersistentVault {
@@ -84,33 +84,34 @@ export async function startPersistentVault(options: {
     return res.body ? (JSON.parse(res.body) as unknown) : undefined;
   };
 
-  let server: ServerProcess | undefined;
   let init: InitResult | undefined;
-  const launch = async () => {
-    // Always a local process (its own name: no container launcher takes it), so it can be paused.
-    server = ServerProcess.start({
+  // Always a local process (its own name: no container launcher takes it), so it can be paused.
+  // Ready once unsealed and active; the first start also initialises it.
+  const server = await RestartableServer.start(
+    {
       name: 'vault-persistent',
       command: options.binary,
       args: ['server', `-config=${configPath}`],
       env: { ...options.env, HOME: dir, VAULT_ADDR: undefined, VAULT_TOKEN: undefined },
       logFile: join(dir, 'vault.log'),
-    });
-    // Any answer at all: 501 (not initialised) and 503 (sealed) are what a fresh start gives.
-    await waitUntilReady(server, `GET ${address}/v1/sys/health`, async () => {
-      const res = await send('GET', `${address}/v1/sys/health`, undefined, tls);
-      return res.status > 0;
-    });
-    if (!init) {
-      init = (await sys('PUT', 'sys/init', { secret_shares: 1, secret_threshold: 1 })) as InitResult;
-      writeFileSync(join(dir, 'init.json'), JSON.stringify(init), { mode: 0o600 });
-    }
-    await sys('PUT', 'sys/unseal', { key: init.keys_base64[0] });
-    await waitUntilReady(server, 'unsealed and active', async () => {
-      const res = await send('GET', `${address}/v1/sys/health`, undefined, tls);
-      return res.status === 200;
-    });
-  };
-  await launch();
+    },
+    async (started) => {
+      // Any answer at all: 501 (not initialised) and 503 (sealed) are what a fresh start gives.
+      await waitUntilReady(started, `GET ${address}/v1/sys/health`, async () => {
+        const res = await send('GET', `${address}/v1/sys/health`, undefined, tls);
+        return res.status > 0;
+      });
+      if (!init) {
+        init = (await sys('PUT', 'sys/init', { secret_shares: 1, secret_threshold: 1 })) as InitResult;
+        writeFileSync(join(dir, 'init.json'), JSON.stringify(init), { mode: 0o600 });
+      }
+      await sys('PUT', 'sys/unseal', { key: init.keys_base64[0] });
+      await waitUntilReady(started, 'unsealed and active', async () => {
+        const res = await send('GET', `${address}/v1/sys/health`, undefined, tls);
+        return res.status === 200;
+      });
+    },
+  );
   const token = init?.root_token ?? '';
   await sys('POST', 'sys/mounts/secret', { type: 'kv', options: { version: '2' } }, token);
   return {
@@ -119,23 +120,15 @@ export async function startPersistentVault(options: {
     caCertPath,
     caCertPem: readFileSync(caCertPath, 'utf8'),
     get running() {
-      return server !== undefined && !server.hasExited;
+      return server.running;
     },
-    async stop(stopOptions = {}) {
-      if (!server) return;
-      if (stopOptions.kill) server.signal?.('SIGKILL');
-      await server.stop();
+    stop: (stopOptions) => server.stop(stopOptions),
+    pause: () => {
+      server.pause();
     },
-    pause() {
-      if (!server?.signal) throw new Error('pausing needs a local Vault process');
-      server.signal('SIGSTOP');
+    resume: () => {
+      server.resume();
     },
-    resume() {
-      server?.signal?.('SIGCONT');
-    },
-    async start() {
-      if (server && !server.hasExited) throw new Error('Vault is running: stop it first');
-      await launch();
-    },
+    start: () => server.start(),
   };
 }

@@ -9,12 +9,11 @@
  * falls back to idle. Figures are printed.
  */
 import { randomBytes } from 'node:crypto';
-import { request } from 'node:http';
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { metricSamples } from '../../../bench/support.ts';
 import { tokenHash } from '../../../src/core/fingerprint.ts';
 import { freePort } from '../../env/ports.ts';
+import { metricSums } from '../../support/controllerMetrics.ts';
 import {
   startController,
   stopAllControllers,
@@ -75,23 +74,11 @@ afterAll(async () => {
   await stopAllControllers();
 });
 
-async function controllerCounters(): Promise<{ kube: number; reconciles: number }> {
-  const text = await new Promise<string>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: metricsPort, path: '/metrics' }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        resolve(Buffer.concat(chunks).toString('utf8'));
-      });
-    });
-    req.on('error', reject);
-    req.end();
+function controllerCounters() {
+  return metricSums(metricsPort, {
+    kube: 'tokensmith_kube_requests_total',
+    reconciles: 'tokensmith_controller_reconcile_total',
   });
-  const sum = (name: string) => metricSamples(text, name).reduce((n, s) => n + s.value, 0);
-  return {
-    kube: sum('tokensmith_kube_requests_total'),
-    reconciles: sum('tokensmith_controller_reconcile_total'),
-  };
 }
 
 describe('conflict storm', () => {

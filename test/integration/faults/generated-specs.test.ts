@@ -13,13 +13,12 @@
  *   TOKENSMITH_PROPERTY_SEED=<seed> npx vitest run test/integration/faults/generated-specs.test.ts
  * TOKENSMITH_PROPERTY_CASES sets the number of cases (default 500).
  */
-import { request } from 'node:http';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { metricSamples } from '../../../bench/support.ts';
 import type { TokenIssuer, TokenPolicy } from '../../../src/api/v1alpha1.generated.ts';
 import { freePort } from '../../env/ports.ts';
+import { metricSums } from '../../support/controllerMetrics.ts';
 import {
   startController,
   stopAllControllers,
@@ -85,24 +84,12 @@ afterAll(async () => {
 });
 
 /** Sums of the controller's counters that show work: reconciles, API and Vault requests. */
-async function workCounters(): Promise<{ reconciles: number; kube: number; vault: number }> {
-  const text = await new Promise<string>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: metricsPort, path: '/metrics' }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        resolve(Buffer.concat(chunks).toString('utf8'));
-      });
-    });
-    req.on('error', reject);
-    req.end();
+function workCounters() {
+  return metricSums(metricsPort, {
+    reconciles: 'tokensmith_controller_reconcile_total',
+    kube: 'tokensmith_kube_requests_total',
+    vault: 'tokensmith_vault_requests_total',
   });
-  const sum = (name: string) => metricSamples(text, name).reduce((n, s) => n + s.value, 0);
-  return {
-    reconciles: sum('tokensmith_controller_reconcile_total'),
-    kube: sum('tokensmith_kube_requests_total'),
-    vault: sum('tokensmith_vault_requests_total'),
-  };
 }
 
 interface Applied {
